@@ -1,0 +1,667 @@
+//! `RpcClient`: publishes jobs with confirms and the mandatory flag, and matches replies arriving
+//! on one long-lived callback queue to their callers.
+//!
+//! One supervisor task owns the connection: it (re)connects with backoff, (re)declares the
+//! client-named callback queue, consumes replies, and expires submitted jobs at their deadline.
+//! Callers share one confirm-mode channel; concurrent publishes pipeline on it.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, Consumer};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::config::DEFAULT_CALL_TIMEOUT;
+use crate::connection::{Backoff, Connector};
+use crate::envelope::JobEnvelope;
+use crate::error::{Error, Result};
+use crate::pending::{Claim, Pending, Reply};
+use crate::protocol::{ResponseBody, encode_request, parse_response};
+use crate::telemetry::TraceContext;
+use crate::topology::{JOB_EXCHANGE, callback_queue};
+
+/// How long an unused, non-durable callback queue outlives its client (`x-expires`): long enough
+/// to survive a reconnect, short enough that a crashed client's queue goes away.
+pub const DEFAULT_CALLBACK_EXPIRES: Duration = Duration::from_secs(60);
+/// How long an unused durable callback queue is kept (a gateway that is down for longer loses
+/// the replies that arrived meanwhile).
+pub const DEFAULT_DURABLE_CALLBACK_EXPIRES: Duration = Duration::from_secs(24 * 3600);
+/// How often submitted jobs are checked for their deadline.
+const EXPIRY_TICK: Duration = Duration::from_millis(50);
+
+/// What the reply handler of a client is told about jobs it `submit`ted.
+#[derive(Debug)]
+pub enum ReplyEvent {
+    /// The first reply for a submitted job.
+    Completed(Reply),
+    /// A submitted job's deadline passed with no reply.
+    Expired {
+        /// Its correlation id (= job id).
+        correlation_id: String,
+    },
+    /// A reply nobody waits for: a duplicate, one after the deadline, or one for a job an
+    /// earlier process with the same callback queue submitted.
+    Late(Reply),
+}
+
+/// Receives [`ReplyEvent`]s on the client's supervisor task: it must not block.
+pub type ReplyHandler = Arc<dyn Fn(ReplyEvent) + Send + Sync>;
+
+/// Per-call options.
+#[derive(Clone, Debug, Default)]
+pub struct CallOptions {
+    /// The deadline, from now (default: the client's default timeout, 30 s).
+    pub timeout: Option<Duration>,
+    /// The job id (request id and correlation id); a new UUIDv7 when `None`.
+    pub id: Option<String>,
+    /// The verified subject, sent as `x-intercomm-user`.
+    pub user: Option<String>,
+    /// W3C trace context to continue; a new trace when `None`.
+    pub traceparent: Option<String>,
+}
+
+impl CallOptions {
+    /// Options with this timeout.
+    #[must_use]
+    pub fn timeout(timeout: Duration) -> Self {
+        Self {
+            timeout: Some(timeout),
+            ..Self::default()
+        }
+    }
+}
+
+/// Counters of a client.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    /// Replies that nobody waited for (duplicates, after the deadline); dropped.
+    pub late_replies: AtomicU64,
+    /// Calls that reached their deadline without a reply.
+    pub timed_out: AtomicU64,
+    /// Publishes the broker returned as unroutable.
+    pub unroutable: AtomicU64,
+    /// Connections established.
+    pub connections: AtomicU64,
+}
+
+/// Builds an [`RpcClient`].
+#[derive(Clone)]
+pub struct RpcClientBuilder {
+    connector: Connector,
+    instance: Option<String>,
+    durable: bool,
+    expires: Option<Duration>,
+    default_timeout: Duration,
+    app_id: Option<String>,
+    on_reply: Option<ReplyHandler>,
+}
+
+impl std::fmt::Debug for RpcClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcClientBuilder")
+            .field("connector", &self.connector)
+            .field("instance", &self.instance)
+            .field("durable", &self.durable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RpcClientBuilder {
+    /// The callback queue is `rpc_callback_<instance>` (default: a random id). A stable instance
+    /// id with [`durable`](Self::durable) lets a restarted process collect replies that arrived
+    /// while it was down.
+    #[must_use]
+    pub fn instance(mut self, instance: impl Into<String>) -> Self {
+        self.instance = Some(instance.into());
+        self
+    }
+
+    /// Make the callback queue durable and acknowledge replies only after the reply handler ran.
+    #[must_use]
+    pub fn durable(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
+    }
+
+    /// How long the unused callback queue outlives the client (`x-expires`).
+    #[must_use]
+    pub fn queue_expires(mut self, expires: Duration) -> Self {
+        self.expires = Some(expires);
+        self
+    }
+
+    /// The deadline of calls that name none (default 30 s).
+    #[must_use]
+    pub fn default_timeout(mut self, timeout: Duration) -> Self {
+        self.default_timeout = timeout;
+        self
+    }
+
+    /// `app_id` on every job.
+    #[must_use]
+    pub fn app_id(mut self, app_id: impl Into<String>) -> Self {
+        self.app_id = Some(app_id.into());
+        self
+    }
+
+    /// Where replies to `submit`ted jobs, their expiries and late replies go.
+    #[must_use]
+    pub fn on_reply(mut self, handler: impl Fn(ReplyEvent) + Send + Sync + 'static) -> Self {
+        self.on_reply = Some(Arc::new(handler));
+        self
+    }
+
+    /// Connect (one attempt, so a caller learns at once that the broker is away), declare the
+    /// callback queue and start consuming replies. Afterwards the client reconnects on its own.
+    ///
+    /// # Errors
+    /// When the broker cannot be reached or refuses the callback queue.
+    pub async fn connect(self) -> Result<RpcClient> {
+        let instance = self
+            .instance
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        let expires = self.expires.unwrap_or(if self.durable {
+            DEFAULT_DURABLE_CALLBACK_EXPIRES
+        } else {
+            DEFAULT_CALLBACK_EXPIRES
+        });
+        let (connected, _) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            connector: self.connector,
+            callback_queue: callback_queue(&instance),
+            durable: self.durable,
+            expires,
+            default_timeout: self.default_timeout,
+            app_id: self.app_id,
+            on_reply: self.on_reply,
+            pending: Pending::default(),
+            channel: Mutex::new(None),
+            connected,
+            stats: ClientStats::default(),
+        });
+        let connection = inner.connector.connect().await?;
+        let link = inner.open(&connection).await?;
+        let token = CancellationToken::new();
+        tokio::spawn(supervise(
+            Arc::clone(&inner),
+            token.clone(),
+            Some((connection, link)),
+        ));
+        tokio::spawn(expire_submitted(Arc::clone(&inner), token.clone()));
+        Ok(RpcClient {
+            inner,
+            _stop: Arc::new(token.drop_guard()),
+        })
+    }
+}
+
+/// A JSON-RPC client over RabbitMQ. Cheap to clone; the connection closes when the last clone
+/// is dropped (or on [`RpcClient::close`]).
+#[derive(Clone)]
+pub struct RpcClient {
+    inner: Arc<Inner>,
+    _stop: Arc<DropGuard>,
+}
+
+impl std::fmt::Debug for RpcClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcClient")
+            .field("callback_queue", &self.inner.callback_queue)
+            .field("connected", &self.is_connected())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    connector: Connector,
+    callback_queue: String,
+    durable: bool,
+    expires: Duration,
+    default_timeout: Duration,
+    app_id: Option<String>,
+    on_reply: Option<ReplyHandler>,
+    pending: Pending,
+    channel: Mutex<Option<Channel>>,
+    connected: watch::Sender<bool>,
+    stats: ClientStats,
+}
+
+impl RpcClient {
+    /// Start building a client that connects through `connector`.
+    #[must_use]
+    pub fn builder(connector: Connector) -> RpcClientBuilder {
+        RpcClientBuilder {
+            connector,
+            instance: None,
+            durable: false,
+            expires: None,
+            default_timeout: DEFAULT_CALL_TIMEOUT,
+            app_id: None,
+            on_reply: None,
+        }
+    }
+
+    /// Call `method` with typed params and decode the typed result.
+    ///
+    /// # Errors
+    /// See [`RpcClient::call_raw`]; a result that does not decode is [`Error::MalformedReply`].
+    pub async fn call<P: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &P,
+        options: &CallOptions,
+    ) -> Result<R> {
+        let params = serde_json::value::to_raw_value(params)?;
+        let result = self.call_raw(method, Some(&params), options).await?;
+        serde_json::from_str(result.get()).map_err(|error| Error::MalformedReply(error.to_string()))
+    }
+
+    /// Call `method` with raw JSON params and wait for the reply up to the deadline.
+    ///
+    /// # Errors
+    /// [`Error::Unroutable`] when no worker queue is bound for the method, [`Error::Timeout`] when
+    /// no reply came in time, [`Error::Remote`] when the worker answered an error,
+    /// [`Error::NotConnected`] / [`Error::PublishNacked`] when the broker could not take the job.
+    pub async fn call_raw(
+        &self,
+        method: &str,
+        params: Option<&RawValue>,
+        options: &CallOptions,
+    ) -> Result<Box<RawValue>> {
+        let timeout = options.timeout.unwrap_or(self.inner.default_timeout);
+        let deadline = Instant::now() + timeout;
+        let id = options.id.clone().unwrap_or_else(new_job_id);
+        let body = encode_request(Some(&id), method, params)?;
+        let properties = self.envelope(&id, options, timeout, true).to_properties();
+        let (_guard, receiver) = self.inner.pending.register_call(id);
+        let exchange = async {
+            self.inner.publish(method, &body, properties).await?;
+            receiver.await.map_err(|_| Error::NotConnected)
+        };
+        let reply = match tokio::time::timeout_at(deadline, exchange).await {
+            Ok(reply) => reply?,
+            Err(_elapsed) => {
+                self.inner.stats.timed_out.fetch_add(1, Ordering::Relaxed);
+                return Err(Error::Timeout(timeout));
+            }
+        };
+        match parse_response(&reply.body) {
+            Ok(ResponseBody::Single(response)) => response.outcome.map_err(Error::Remote),
+            Ok(ResponseBody::Batch(_)) => Err(Error::MalformedReply(
+                "a batch answered a single request".into(),
+            )),
+            Err(error) => Err(Error::MalformedReply(error.to_string())),
+        }
+    }
+
+    /// Publish a job and return its id once the broker confirmed it. The reply (or the expiry
+    /// at the deadline) goes to the handler given to [`RpcClientBuilder::on_reply`].
+    ///
+    /// # Errors
+    /// [`Error::Unroutable`], [`Error::NotConnected`], [`Error::PublishNacked`].
+    pub async fn submit(
+        &self,
+        method: &str,
+        params: Option<&RawValue>,
+        options: &CallOptions,
+    ) -> Result<String> {
+        let id = options.id.clone().unwrap_or_else(new_job_id);
+        let body = encode_request(Some(&id), method, params)?;
+        self.submit_body(method, &id, &body, options).await?;
+        Ok(id)
+    }
+
+    /// Publish an already-encoded request body (one request or a batch) whose correlation id is
+    /// `id`, tracked like [`RpcClient::submit`].
+    ///
+    /// # Errors
+    /// As [`RpcClient::submit`].
+    pub async fn submit_body(
+        &self,
+        routing_key: &str,
+        id: &str,
+        body: &[u8],
+        options: &CallOptions,
+    ) -> Result<()> {
+        let timeout = options.timeout.unwrap_or(self.inner.default_timeout);
+        let properties = self.envelope(id, options, timeout, true).to_properties();
+        // Registered before publishing: a fast reply must find its entry.
+        self.inner
+            .pending
+            .register_submitted(id.to_owned(), Instant::now() + timeout);
+        let published = self.inner.publish(routing_key, body, properties).await;
+        if published.is_err() {
+            self.inner.pending.forget_submitted(id);
+        }
+        published
+    }
+
+    /// Publish a notification (no id, no reply) once the broker confirmed it.
+    ///
+    /// # Errors
+    /// [`Error::Unroutable`], [`Error::NotConnected`], [`Error::PublishNacked`].
+    pub async fn notify(
+        &self,
+        method: &str,
+        params: Option<&RawValue>,
+        options: &CallOptions,
+    ) -> Result<()> {
+        let body = encode_request(None, method, params)?;
+        let timeout = options.timeout.unwrap_or(self.inner.default_timeout);
+        let mut envelope = self.envelope("", options, timeout, false);
+        envelope.correlation_id = None;
+        self.inner
+            .publish(method, &body, envelope.to_properties())
+            .await
+    }
+
+    fn envelope(
+        &self,
+        id: &str,
+        options: &CallOptions,
+        timeout: Duration,
+        reply: bool,
+    ) -> JobEnvelope {
+        let traceparent = options
+            .traceparent
+            .as_deref()
+            .and_then(TraceContext::parse)
+            .map_or_else(TraceContext::new_root, |parent| parent.child());
+        JobEnvelope {
+            correlation_id: Some(id.to_owned()),
+            reply_to: reply.then(|| self.inner.callback_queue.clone()),
+            user: options.user.clone(),
+            deadline: Some(SystemTime::now() + timeout),
+            traceparent: Some(traceparent.to_string()),
+            app_id: self.inner.app_id.clone(),
+        }
+    }
+
+    /// Outstanding calls and submitted jobs (each leaves by its reply or its deadline).
+    #[must_use]
+    pub fn pending_len(&self) -> usize {
+        self.inner.pending.len()
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> &ClientStats {
+        &self.inner.stats
+    }
+
+    /// The callback queue's name.
+    #[must_use]
+    pub fn callback_queue(&self) -> &str {
+        &self.inner.callback_queue
+    }
+
+    /// True while the client has a live connection and consumes its callback queue.
+    #[must_use]
+    pub fn is_connected(&self) -> bool {
+        *self.inner.connected.borrow()
+    }
+
+    /// Watch the connection state (true = connected).
+    #[must_use]
+    pub fn connection_state(&self) -> watch::Receiver<bool> {
+        self.inner.connected.subscribe()
+    }
+
+    /// Stop the supervisor, delete a non-durable callback queue, and close the connection.
+    pub async fn close(self) {
+        let channel = self.inner.current_channel();
+        if let (Some(channel), false) = (channel, self.inner.durable) {
+            let _ = channel
+                .queue_delete(
+                    self.inner.callback_queue.as_str().into(),
+                    QueueDeleteOptions::default(),
+                )
+                .await;
+        }
+        // Dropping the last guard cancels the supervisor, which closes the connection.
+    }
+}
+
+/// A new job id: UUIDv7, so ids sort by creation time.
+#[must_use]
+pub fn new_job_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+impl Inner {
+    fn current_channel(&self) -> Option<Channel> {
+        self.channel
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_channel(&self, channel: Option<Channel>) {
+        let connected = channel.is_some();
+        *self
+            .channel
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = channel;
+        self.connected.send_replace(connected);
+    }
+
+    async fn publish(
+        &self,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<()> {
+        let channel = self.current_channel().ok_or(Error::NotConnected)?;
+        let confirmation = channel
+            .basic_publish(
+                JOB_EXCHANGE.into(),
+                routing_key.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                body,
+                properties,
+            )
+            .await?
+            .await?;
+        match confirmation {
+            Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
+            Confirmation::Ack(Some(_)) => {
+                self.stats.unroutable.fetch_add(1, Ordering::Relaxed);
+                Err(Error::Unroutable {
+                    method: routing_key.to_owned(),
+                })
+            }
+            Confirmation::Nack(_) => Err(Error::PublishNacked),
+        }
+    }
+
+    /// Open the publish channel and the reply consumer on a fresh connection.
+    async fn open(&self, connection: &Connection) -> Result<Link> {
+        let publish = connection.create_channel().await?;
+        publish
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        let replies = connection.create_channel().await?;
+        let mut arguments = FieldTable::default();
+        let expires_ms = i64::try_from(self.expires.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        arguments.insert("x-expires".into(), AMQPValue::LongLongInt(expires_ms));
+        replies
+            .queue_declare(
+                self.callback_queue.as_str().into(),
+                QueueDeclareOptions {
+                    durable: self.durable,
+                    ..QueueDeclareOptions::default()
+                },
+                arguments,
+            )
+            .await?;
+        let consumer = replies
+            .basic_consume(
+                self.callback_queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: !self.durable,
+                    ..BasicConsumeOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(Link { publish, consumer })
+    }
+
+    fn deliver(&self, reply: Reply) {
+        match self.pending.claim(&reply.correlation_id) {
+            Claim::Call(waiter) => {
+                // The caller may have given up this very moment; then the reply is late.
+                if let Err(reply) = waiter.send(reply) {
+                    self.late(reply);
+                }
+            }
+            Claim::Submitted => {
+                if let Some(handler) = &self.on_reply {
+                    handler(ReplyEvent::Completed(reply));
+                }
+            }
+            Claim::Unknown => self.late(reply),
+        }
+    }
+
+    fn late(&self, reply: Reply) {
+        self.stats.late_replies.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(correlation_id = %reply.correlation_id, "late or duplicate reply dropped");
+        if let Some(handler) = &self.on_reply {
+            handler(ReplyEvent::Late(reply));
+        }
+    }
+}
+
+struct Link {
+    publish: Channel,
+    consumer: Consumer,
+}
+
+/// Own the connection: consume replies; on loss, reconnect with backoff and redeclare.
+async fn supervise(
+    inner: Arc<Inner>,
+    stop: CancellationToken,
+    mut first: Option<(Connection, Link)>,
+) {
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    loop {
+        let (connection, link) = match first.take() {
+            Some(ready) => ready,
+            None => {
+                let Some(connection) = inner.connector.connect_until(stop.cancelled()).await else {
+                    return;
+                };
+                match inner.open(&connection).await {
+                    Ok(link) => (connection, link),
+                    Err(error) => {
+                        tracing::warn!(queue = %inner.callback_queue, %error, "could not set up the callback queue");
+                        let _ = connection.close(200, "retrying".into()).await;
+                        if wait_or_stop(&stop, backoff.next_delay()).await {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        inner.stats.connections.fetch_add(1, Ordering::Relaxed);
+        inner.set_channel(Some(link.publish.clone()));
+        tracing::debug!(queue = %inner.callback_queue, "rpc client connected");
+        let stopped = consume_replies(&inner, &stop, link).await;
+        inner.set_channel(None);
+        if stopped {
+            let _ = connection.close(200, "client closed".into()).await;
+            return;
+        }
+        tracing::warn!(connection = %inner.connector.name(), "rpc client lost its connection; reconnecting");
+        let _ = connection.close(200, "reconnecting".into()).await;
+        if wait_or_stop(&stop, backoff.next_delay()).await {
+            return;
+        }
+    }
+}
+
+/// Deliver replies until the consumer ends (false) or the client stops (true).
+async fn consume_replies(inner: &Inner, stop: &CancellationToken, link: Link) -> bool {
+    let Link { mut consumer, .. } = link;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return true,
+            delivery = consumer.next() => {
+                let Some(Ok(delivery)) = delivery else { return false };
+                let correlation_id = delivery
+                    .properties
+                    .correlation_id()
+                    .as_ref()
+                    .map(|id| id.as_str().to_owned());
+                let acker = inner.durable.then(|| delivery.acker.clone());
+                match correlation_id {
+                    Some(correlation_id) => inner.deliver(Reply { correlation_id, body: delivery.data }),
+                    None => {
+                        inner.stats.late_replies.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!("reply without correlation_id dropped");
+                    }
+                }
+                if let Some(acker) = acker {
+                    let _ = acker.ack(BasicAckOptions::default()).await;
+                }
+            }
+        }
+    }
+}
+
+/// Sleep `delay`; true if the client stopped meanwhile.
+async fn wait_or_stop(stop: &CancellationToken, delay: Duration) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(delay) => false,
+        () = stop.cancelled() => true,
+    }
+}
+
+/// Tell the reply handler about submitted jobs whose deadline passed.
+async fn expire_submitted(inner: Arc<Inner>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(EXPIRY_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        for correlation_id in inner.pending.expire(Instant::now()) {
+            if let Some(handler) = &inner.on_reply {
+                handler(ReplyEvent::Expired { correlation_id });
+            }
+        }
+    }
+}
+
+/// Wait for `future` at most `limit`; used by tests and tools that need a bounded wait.
+///
+/// # Errors
+/// [`Error::Timeout`] when `limit` passes first.
+pub async fn within<T>(limit: Duration, future: impl Future<Output = T>) -> Result<T> {
+    tokio::time::timeout(limit, future)
+        .await
+        .map_err(|_| Error::Timeout(limit))
+}

@@ -1,0 +1,39 @@
+//! intercomm-core: the JSON-RPC 2.0 runtime over RabbitMQ that every other part of intercomm
+//! builds on (`../shared/CONTRACT.md` §1–§3).
+//!
+//! # Layout
+//! - [`protocol`]: JSON-RPC requests, notifications, batches and responses; the error codes.
+//! - [`envelope`]: AMQP properties and headers of jobs and replies.
+//! - [`topology`]: exchange and queue names, idempotent declarations, mismatch explanations.
+//! - [`config`]: settings with defaults and `INTERCOMM_*` overrides.
+//! - [`connection`]: named connections and reconnect backoff.
+//! - [`client`]: [`RpcClient`] — `call`, `submit`, `notify` with confirms and mandatory publishes.
+//! - `pending` (private): the client's book of outstanding correlation ids.
+//! - [`handler`]: [`Context`] and typed handlers.
+//! - [`worker`]: [`Worker`] — consume, dispatch, reply, ack; recovery and graceful shutdown.
+//! - [`shutdown`]: Ctrl-C / SIGTERM.
+//! - [`telemetry`]: logging set-up and W3C trace context.
+//! - [`error`]: [`Error`], the crate's one error enum.
+
+pub mod client;
+pub mod config;
+pub mod connection;
+pub mod envelope;
+pub mod error;
+pub mod handler;
+mod pending;
+pub mod protocol;
+pub mod shutdown;
+pub mod telemetry;
+pub mod topology;
+pub mod worker;
+
+pub use client::{CallOptions, ReplyEvent, RpcClient, RpcClientBuilder};
+pub use config::Settings;
+pub use connection::Connector;
+pub use error::{Error, Result};
+pub use handler::{Context, Handler};
+pub use pending::Reply;
+pub use protocol::{ErrorCode, RpcError};
+pub use topology::QueueType;
+pub use worker::{Worker, WorkerState, WorkerStats};
