@@ -195,8 +195,10 @@ impl RpcClientBuilder {
         });
         let connection = inner.connector.connect().await?;
         let link = inner.open(&connection).await?;
+        // Usable as soon as `connect` returns, before the supervisor task first runs.
+        inner.set_channel(Some(link.publish.clone()));
         let token = CancellationToken::new();
-        tokio::spawn(supervise(
+        let supervisor = tokio::spawn(supervise(
             Arc::clone(&inner),
             token.clone(),
             Some((connection, link)),
@@ -204,7 +206,9 @@ impl RpcClientBuilder {
         tokio::spawn(expire_submitted(Arc::clone(&inner), token.clone()));
         Ok(RpcClient {
             inner,
-            _stop: Arc::new(token.drop_guard()),
+            stop: token.clone(),
+            supervisor: Arc::new(Mutex::new(Some(supervisor))),
+            _stop_on_drop: Arc::new(token.drop_guard()),
         })
     }
 }
@@ -214,7 +218,9 @@ impl RpcClientBuilder {
 #[derive(Clone)]
 pub struct RpcClient {
     inner: Arc<Inner>,
-    _stop: Arc<DropGuard>,
+    stop: CancellationToken,
+    supervisor: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    _stop_on_drop: Arc<DropGuard>,
 }
 
 impl std::fmt::Debug for RpcClient {
@@ -421,18 +427,18 @@ impl RpcClient {
         self.inner.connected.subscribe()
     }
 
-    /// Stop the supervisor, delete a non-durable callback queue, and close the connection.
+    /// Stop consuming, delete a non-durable callback queue, and close the connection (for every
+    /// clone of this client). Waiting calls end with their timeout.
     pub async fn close(self) {
-        let channel = self.inner.current_channel();
-        if let (Some(channel), false) = (channel, self.inner.durable) {
-            let _ = channel
-                .queue_delete(
-                    self.inner.callback_queue.as_str().into(),
-                    QueueDeleteOptions::default(),
-                )
-                .await;
+        self.stop.cancel();
+        let supervisor = self
+            .supervisor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(supervisor) = supervisor {
+            let _ = supervisor.await;
         }
-        // Dropping the last guard cancels the supervisor, which closes the connection.
     }
 }
 
@@ -587,10 +593,14 @@ async fn supervise(
         };
         inner.stats.connections.fetch_add(1, Ordering::Relaxed);
         inner.set_channel(Some(link.publish.clone()));
+        let link_publish = link.publish.clone();
         tracing::debug!(queue = %inner.callback_queue, "rpc client connected");
         let stopped = consume_replies(&inner, &stop, link).await;
         inner.set_channel(None);
         if stopped {
+            if !inner.durable {
+                let _ = link_publish_delete(&link_publish, &inner.callback_queue).await;
+            }
             let _ = connection.close(200, "client closed".into()).await;
             return;
         }
@@ -600,6 +610,14 @@ async fn supervise(
             return;
         }
     }
+}
+
+/// Delete the callback queue of a client that stops for good.
+async fn link_publish_delete(channel: &Channel, queue: &str) -> Result<()> {
+    channel
+        .queue_delete(queue.into(), QueueDeleteOptions::default())
+        .await?;
+    Ok(())
 }
 
 /// Deliver replies until the consumer ends (false) or the client stops (true).

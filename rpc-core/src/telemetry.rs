@@ -4,6 +4,10 @@ use std::fmt;
 
 use tracing_subscriber::EnvFilter;
 
+/// The filter when `RUST_LOG` is unset. lapin's own logs are off: intercomm logs the errors lapin
+/// returns, and lapin would otherwise log returned messages whole, bodies included.
+pub const DEFAULT_FILTER: &str = "info,lapin=off";
+
 /// Log format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LogFormat {
@@ -14,10 +18,11 @@ pub enum LogFormat {
     Json,
 }
 
-/// Install the global subscriber once: `RUST_LOG` (default `info`) filters, `format` shapes.
+/// Install the global subscriber once: `RUST_LOG` (default [`DEFAULT_FILTER`]) filters, `format` shapes.
 /// Later calls do nothing, so tests may call it freely.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

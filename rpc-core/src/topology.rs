@@ -158,7 +158,7 @@ pub async fn declare_exchanges(channel: &Channel) -> Result<()> {
 pub async fn declare_worker_queue(
     channel: &Channel,
     spec: &WorkerQueueSpec,
-    methods: impl IntoIterator<Item = &str>,
+    methods: &[String],
 ) -> Result<()> {
     declare_exchanges(channel).await?;
     let queue = worker_queue(&spec.worker);
@@ -201,7 +201,7 @@ pub async fn declare_worker_queue(
             .queue_bind(
                 queue.as_str().into(),
                 JOB_EXCHANGE.into(),
-                method.into(),
+                method.as_str().into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )

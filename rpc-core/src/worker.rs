@@ -299,23 +299,27 @@ impl Runtime {
                 return Ok(());
             };
             WorkerStats::bump(&self.shared.stats.connections);
-            match self.session(&connection, shutdown.as_mut()).await {
+            let session = match open_channel(&connection).await {
+                Ok(channel) => self.session(channel, shutdown.as_mut()).await,
+                Err(error) => Err(error),
+            };
+            match session {
                 Ok(SessionEnd::Shutdown) => {
-                    let _ = connection.close(200, "worker stopped".into()).await;
+                    close_quietly(connection, "worker stopped").await;
                     return Ok(());
                 }
                 Ok(SessionEnd::Lost(error)) => {
                     tracing::warn!(worker = %self.spec.worker, %error, "connection lost; reconnecting");
                 }
                 Err(error @ Error::TopologyMismatch { .. }) => {
-                    let _ = connection.close(200, "topology mismatch".into()).await;
+                    close_quietly(connection, "topology mismatch").await;
                     return Err(error);
                 }
                 Err(error) => {
                     tracing::warn!(worker = %self.spec.worker, %error, "worker session failed; reconnecting");
                 }
             }
-            let _ = connection.close(200, "reconnecting".into()).await;
+            close_quietly(connection, "reconnecting").await;
             let wait = backoff.next_delay();
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
@@ -326,18 +330,18 @@ impl Runtime {
 
     async fn session(
         &self,
-        connection: &Connection,
+        channel: Channel,
         mut shutdown: Pin<&mut impl Future<Output = ()>>,
     ) -> Result<SessionEnd> {
-        let channel = connection.create_channel().await?;
         channel
             .basic_qos(self.prefetch, BasicQosOptions::default())
             .await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        let methods: Vec<&str> = self.shared.handlers.keys().map(String::as_str).collect();
-        declare_worker_queue(&channel, &self.spec, methods.iter().copied()).await?;
+        let mut methods: Vec<String> = self.shared.handlers.keys().cloned().collect();
+        methods.sort_unstable();
+        declare_worker_queue(&channel, &self.spec, &methods).await?;
         let queue = worker_queue(&self.spec.worker);
         let consumer_tag = format!("{}.{}", self.spec.worker, uuid::Uuid::new_v4().simple());
         let mut consumer = channel
@@ -419,6 +423,16 @@ impl Runtime {
         let _ = channel.close(200, "worker stopped".into()).await;
         tracing::info!(worker = %self.spec.worker, "worker stopped");
     }
+}
+
+/// Non-generic wrappers: holding lapin's `&Connection` futures directly inside the generic
+/// `run` future trips rustc's higher-ranked `Send` inference.
+async fn open_channel(connection: &Connection) -> Result<Channel> {
+    Ok(connection.create_channel().await?)
+}
+
+async fn close_quietly(connection: Connection, reason: &'static str) {
+    let _ = connection.close(200, reason.into()).await;
 }
 
 /// What happens to a delivery once any reply is safe.

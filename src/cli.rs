@@ -1,0 +1,134 @@
+//! Command-line arguments of every `intercomm` command.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use intercomm_core::QueueType;
+use intercomm_core::telemetry::LogFormat;
+
+/// intercomm: a JSON-RPC 2.0 job system over RabbitMQ.
+#[derive(Debug, Parser)]
+#[command(name = "intercomm", version, about)]
+pub struct Cli {
+    /// Log format.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "INTERCOMM_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormatArg,
+
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one worker process (several processes of a worker share its queue).
+    Worker(WorkerArgs),
+    /// Call a method straight over the broker and print the result.
+    Call(CallArgs),
+    /// Measure throughput and latency against the broker.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `intercomm worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The worker's name (see `intercomm worker --list`).
+    #[arg(required_unless_present = "list")]
+    pub name: Option<String>,
+    /// Jobs run at once (the consumer prefetch); default 64 or `INTERCOMM_PREFETCH`.
+    #[arg(long)]
+    pub concurrency: Option<u16>,
+    /// Queue type of `rpc_queue_<name>`; default quorum or `INTERCOMM_QUEUE_TYPE`.
+    #[arg(long, value_enum)]
+    pub queue_type: Option<QueueTypeArg>,
+    /// List the workers this binary has and exit.
+    #[arg(long)]
+    pub list: bool,
+}
+
+/// `intercomm call`.
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The method (= routing key).
+    pub method: String,
+    /// The params as JSON (an object); `-` reads them from standard input.
+    #[arg(default_value = "{}")]
+    pub params: String,
+    /// How long to wait for the reply, e.g. `5s`, `500ms`.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Act for this user (sent as `x-intercomm-user`, as a gateway would after checking a token).
+    #[arg(long)]
+    pub user: Option<String>,
+}
+
+/// `intercomm bench …`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Raw lapin echo round trip against RpcClient + Worker, same broker, same run.
+    Rpc(BenchRpcArgs),
+}
+
+/// `intercomm bench rpc`.
+#[derive(Debug, Args, Clone)]
+pub struct BenchRpcArgs {
+    /// Jobs measured per run at the highest in-flight level (scaled down for lower levels).
+    #[arg(long, default_value_t = 20_000)]
+    pub jobs: usize,
+    /// In-flight levels to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,64")]
+    pub inflight: Vec<usize>,
+    /// Runs of each pair; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Queue type used by both sides (compare like with like).
+    #[arg(long, value_enum, default_value = "classic")]
+    pub queue_type: QueueTypeArg,
+    /// Print the figures as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--queue-type`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum QueueTypeArg {
+    /// Replicated; counts deliveries.
+    Quorum,
+    /// Single-node; faster.
+    Classic,
+}
+
+impl From<QueueTypeArg> for QueueType {
+    fn from(value: QueueTypeArg) -> Self {
+        match value {
+            QueueTypeArg::Quorum => Self::Quorum,
+            QueueTypeArg::Classic => Self::Classic,
+        }
+    }
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormatArg {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(value: LogFormatArg) -> Self {
+        match value {
+            LogFormatArg::Text => Self::Text,
+            LogFormatArg::Json => Self::Json,
+        }
+    }
+}

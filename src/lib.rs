@@ -1,0 +1,30 @@
+//! The `intercomm` command line as a library, so that `main` stays thin and commands are testable.
+//!
+//! # Layout
+//! - [`cli`]: the clap definitions of every command and flag.
+//! - [`commands`]: one module per command (`worker`, `call`).
+//! - [`bench`]: `intercomm bench rpc`, raw lapin against intercomm on the same broker.
+
+pub mod bench;
+pub mod cli;
+pub mod commands;
+
+use std::process::ExitCode;
+
+use cli::{BenchCommand, Cli, Command};
+
+/// Run a parsed command line; the exit code says how it went.
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Worker(args) => commands::worker::run(args).await,
+        Command::Call(args) => return commands::call::run(args).await,
+        Command::Bench(BenchCommand::Rpc(args)) => bench::run(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
