@@ -295,19 +295,17 @@ fn parse_non_request<'a>(text: &'a str, request_error: &serde_json::Error) -> Ca
     let has_id = serde_json::from_str::<IdProbe<'_>>(text)
         .map(|probe| probe.id.is_some())
         .unwrap_or(false);
-    if !has_id {
-        if let Ok(note) = serde_json::from_str::<Notification<'_, Option<&RawValue>>>(text) {
-            if let Some(reason) = check_params(note.params) {
-                return Call::Invalid {
-                    id: Id::Null,
-                    reason,
-                };
-            }
-            return Call::Notification {
-                method: note.method,
-                params: note.params,
+    if !has_id && let Ok(note) = serde_json::from_str::<Notification<'_, Option<&RawValue>>>(text) {
+        if let Some(reason) = check_params(note.params) {
+            return Call::Invalid {
+                id: Id::Null,
+                reason,
             };
         }
+        return Call::Notification {
+            method: note.method,
+            params: note.params,
+        };
     }
     let id = serde_json::from_str::<InvalidRequest<'_>>(text)
         .map(|invalid| invalid.id)

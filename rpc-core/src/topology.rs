@@ -168,19 +168,7 @@ pub async fn declare_worker_queue(
         ..QueueDeclareOptions::default()
     };
 
-    let mut dlq_args = FieldTable::default();
-    dlq_args.insert("x-queue-type".into(), long_string(spec.queue_type.as_str()));
-    declare_queue(channel, &dlq, durable, dlq_args, spec).await?;
-    channel
-        .queue_bind(
-            dlq.as_str().into(),
-            DEAD_LETTER_EXCHANGE.into(),
-            dlq.as_str().into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-
+    // The worker queue first, so that a mismatch names the queue operators know.
     let mut args = FieldTable::default();
     args.insert("x-queue-type".into(), long_string(spec.queue_type.as_str()));
     args.insert(
@@ -195,6 +183,19 @@ pub async fn declare_worker_queue(
         );
     }
     declare_queue(channel, &queue, durable, args, spec).await?;
+    let mut dlq_args = FieldTable::default();
+    dlq_args.insert("x-queue-type".into(), long_string(spec.queue_type.as_str()));
+    declare_queue(channel, &dlq, durable, dlq_args, spec).await?;
+    channel
+        .queue_bind(
+            dlq.as_str().into(),
+            DEAD_LETTER_EXCHANGE.into(),
+            dlq.as_str().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+
     for method in methods {
         validate_method_name(method)?;
         channel

@@ -27,7 +27,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config::Settings;
@@ -362,32 +363,32 @@ impl Runtime {
         );
         self.state.send_replace(WorkerState::Ready);
 
-        let mut jobs = JoinSet::new();
+        // Job tasks are tracked, not joined one by one, so a finished job wakes nobody; the
+        // token gives back (aborts) jobs still running when the session ends.
+        let jobs = TaskTracker::new();
+        let give_back = CancellationToken::new();
+        let _give_back_on_exit = give_back.clone().drop_guard();
         loop {
             tokio::select! {
                 biased;
                 () = shutdown.as_mut() => {
-                    self.drain(&channel, &consumer_tag, jobs).await;
+                    self.drain(&channel, &consumer_tag, &jobs, &give_back).await;
                     return Ok(SessionEnd::Shutdown);
-                }
-                Some(finished) = jobs.join_next(), if !jobs.is_empty() => {
-                    if let Err(error) = finished {
-                        tracing::error!(worker = %self.spec.worker, %error, "job task failed");
-                    }
                 }
                 delivery = consumer.next() => {
                     match delivery {
                         Some(Ok(delivery)) => {
-                            jobs.spawn(process(Arc::clone(&self.shared), channel.clone(), delivery));
+                            let job = process(Arc::clone(&self.shared), channel.clone(), delivery);
+                            let give_back = give_back.clone();
+                            jobs.spawn(async move {
+                                tokio::select! {
+                                    () = job => {}
+                                    () = give_back.cancelled() => {}
+                                }
+                            });
                         }
-                        Some(Err(error)) => {
-                            jobs.abort_all();
-                            return Ok(SessionEnd::Lost(error.into()));
-                        }
-                        None => {
-                            jobs.abort_all();
-                            return Ok(SessionEnd::Lost(Error::NotConnected));
-                        }
+                        Some(Err(error)) => return Ok(SessionEnd::Lost(error.into())),
+                        None => return Ok(SessionEnd::Lost(Error::NotConnected)),
                     }
                 }
             }
@@ -396,7 +397,13 @@ impl Runtime {
 
     /// Stop consuming, give in-flight jobs the grace period, then close the channel (which
     /// returns unfinished jobs to the queue).
-    async fn drain(&self, channel: &Channel, consumer_tag: &str, mut jobs: JoinSet<()>) {
+    async fn drain(
+        &self,
+        channel: &Channel,
+        consumer_tag: &str,
+        jobs: &TaskTracker,
+        give_back: &CancellationToken,
+    ) {
         self.state.send_replace(WorkerState::Stopped);
         if let Err(error) = channel
             .basic_cancel(consumer_tag.into(), BasicCancelOptions::default())
@@ -404,21 +411,22 @@ impl Runtime {
         {
             tracing::warn!(worker = %self.spec.worker, %error, "could not cancel the consumer");
         }
+        jobs.close();
         let in_flight = jobs.len();
         if in_flight > 0 {
             tracing::info!(worker = %self.spec.worker, in_flight, grace = ?self.grace_period, "letting jobs finish");
         }
-        let finished = tokio::time::timeout(self.grace_period, async {
-            while jobs.join_next().await.is_some() {}
-        })
-        .await;
-        if finished.is_err() {
+        if tokio::time::timeout(self.grace_period, jobs.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 worker = %self.spec.worker,
                 unfinished = jobs.len(),
                 "grace period over; unfinished jobs go back to the queue"
             );
-            jobs.abort_all();
+            give_back.cancel();
+            jobs.wait().await;
         }
         let _ = channel.close(200, "worker stopped".into()).await;
         tracing::info!(worker = %self.spec.worker, "worker stopped");

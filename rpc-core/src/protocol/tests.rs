@@ -700,7 +700,6 @@ fn encode_request_without_id_is_a_notification() {
 
 /// A notification without params omits `params` (the spec allows it omitted, not null).
 #[test]
-#[ignore = "protocol.rs bug: encode_request(None, m, None) writes \"params\":null"]
 fn encode_notification_without_params_omits_params() {
     let encoded = encode_request(None, "ping", None).expect("serialises");
     assert_eq!(

@@ -1,0 +1,92 @@
+//! `intercomm call`: prints the result, and its exit code tells the outcomes apart.
+
+use std::process::Output;
+use std::time::Duration;
+
+use intercomm_core::topology::{JOB_EXCHANGE, declare_exchanges};
+use intercomm_core::{Context, RpcError, Worker};
+use lapin::options::{QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::FieldTable;
+use serde_json::json;
+
+use crate::helpers::{amqp_url, raw_channel, spawn_worker, unique};
+
+async fn intercomm(args: &[&str]) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercomm"));
+    command
+        .args(args)
+        .env("AMQP_URL", amqp_url())
+        .env("RUST_LOG", "error");
+    crate::helpers::within(30, "the intercomm command", command.output())
+        .await
+        .expect("the binary runs")
+}
+
+/// `intercomm call` prints the result and exits 0; a remote error exits 3.
+#[tokio::test]
+async fn call_prints_the_result_or_the_remote_error() {
+    let name = unique("cli");
+    let method = format!("{name}.greet");
+    let greet = |context: Context, params: serde_json::Value| async move {
+        match params["name"].as_str() {
+            Some(name) => Ok(json!({"greeting": format!("hello {name}"), "user": context.user()})),
+            None => Err(RpcError::invalid_params("/name", "required")),
+        }
+    };
+    let _worker = spawn_worker(Worker::new(&name).method(method.clone(), greet)).await;
+    let output = intercomm(&["call", &method, r#"{"name":"ada"}"#, "--user", "user_1"]).await;
+    assert!(output.status.success(), "{output:?}");
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("prints JSON");
+    assert_eq!(printed, json!({"greeting": "hello ada", "user": "user_1"}));
+
+    let output = intercomm(&["call", &method, "{}"]).await;
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    let printed: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("prints the error");
+    assert_eq!(printed["code"], -32602);
+}
+
+/// Unroutable exits 4, timeout exits 5, bad params JSON exits 1 with a message.
+#[tokio::test]
+async fn call_exit_codes_tell_failures_apart() {
+    let method = unique("nobody").replace('_', ".");
+    let output = intercomm(&["call", &method, "{}"]).await;
+    assert_eq!(output.status.code(), Some(4), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unroutable"));
+
+    let (connection, channel) = raw_channel().await;
+    declare_exchanges(&channel).await.expect("exchanges");
+    let queue = unique("test_idle");
+    let idle = unique("idle").replace('_', ".");
+    channel
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("queue");
+    channel
+        .queue_bind(
+            queue.as_str().into(),
+            JOB_EXCHANGE.into(),
+            idle.as_str().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind");
+    let started = std::time::Instant::now();
+    let output = intercomm(&["call", &idle, "{}", "--timeout", "300ms"]).await;
+    assert_eq!(output.status.code(), Some(5), "{output:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    channel
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await
+        .expect("delete");
+    let _ = connection.close(200, "done".into()).await;
+
+    let output = intercomm(&["call", "echo", "{not json"]).await;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not JSON"));
+}

@@ -1,0 +1,16 @@
+//! End-to-end tests against the real RabbitMQ (`AMQP_URL`, default the local broker).
+//!
+//! One test binary (faster to build and link); one file per capability; `helpers` hides set-up.
+//! Every test names its own workers, methods and callback queues, so tests run in parallel and
+//! delete what they declare.
+
+mod helpers;
+
+mod cli;
+mod client;
+mod delivery_limit;
+mod recovery;
+mod roundtrip;
+mod shutdown;
+mod topology;
+mod worker_errors;

@@ -1,0 +1,138 @@
+//! Recovery: when the broker closes a worker's or a client's connection, they reconnect on their
+//! own, redeclare what they need, and no call is left without an answer.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use intercomm_core::{CallOptions, Context, RpcClient, RpcError, Worker, WorkerState};
+use serde_json::json;
+
+use crate::helpers::{close_connection_from_broker, connector, spawn_worker, unique, within};
+
+async fn slow_echo(_: Context, params: serde_json::Value) -> Result<serde_json::Value, RpcError> {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    Ok(params)
+}
+
+/// Closing a worker's connection mid-load: the worker reconnects and every call is answered
+/// (jobs in flight are redelivered by the broker).
+#[tokio::test]
+async fn worker_recovers_and_in_flight_jobs_are_answered() {
+    let name = unique("rec");
+    let method = format!("{name}.slow");
+    let mut worker = spawn_worker(
+        Worker::new(&name)
+            .method(method.clone(), slow_echo)
+            .prefetch(8),
+    )
+    .await;
+    let client = RpcClient::builder(connector("client"))
+        .connect()
+        .await
+        .expect("connected");
+    let calls: Vec<_> = (0..400)
+        .map(|i| {
+            let client = client.clone();
+            let method = method.clone();
+            tokio::spawn(async move {
+                client
+                    .call::<_, serde_json::Value>(
+                        &method,
+                        &json!({"i": i}),
+                        &CallOptions::timeout(Duration::from_secs(60)),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    within(30, "some jobs to finish before the cut", async {
+        while worker.stats.succeeded.load(Ordering::Relaxed) < 20 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    close_connection_from_broker(&worker.connection_name).await;
+    let done_at_cut = worker.stats.succeeded.load(Ordering::Relaxed);
+    assert!(
+        done_at_cut < 400,
+        "the cut came mid-load ({done_at_cut} done)"
+    );
+    within(20, "the worker to reconnect", async {
+        while worker.stats.connections.load(Ordering::Relaxed) < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    for (i, call) in calls.into_iter().enumerate() {
+        let answer = within(60, "every call to be answered", call)
+            .await
+            .expect("task")
+            .expect("answered");
+        assert_eq!(answer, json!({"i": i}));
+    }
+    assert_eq!(*worker.state.borrow(), WorkerState::Ready);
+    assert_eq!(client.pending_len(), 0);
+    worker.stop().await.expect("stops cleanly");
+    client.close().await;
+}
+
+/// Closing a client's connection: a call waiting for its reply still gets it (the callback
+/// queue outlives the connection), and the client reconnects for later calls.
+#[tokio::test]
+async fn client_recovers_and_waiting_call_gets_its_reply() {
+    let name = unique("rec");
+    let method = format!("{name}.slow");
+    let slow = |_: Context, params: serde_json::Value| async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        Ok::<_, RpcError>(params)
+    };
+    let _worker = spawn_worker(Worker::new(&name).method(method.clone(), slow)).await;
+    let client_connector = connector("client");
+    let client_name = client_connector.name().to_owned();
+    let client = RpcClient::builder(client_connector)
+        .connect()
+        .await
+        .expect("connected");
+    let waiting = {
+        let client = client.clone();
+        let method = method.clone();
+        tokio::spawn(async move {
+            client
+                .call::<_, serde_json::Value>(
+                    &method,
+                    &json!({"n": 1}),
+                    &CallOptions::timeout(Duration::from_secs(20)),
+                )
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await; // let the job be published first
+    let mut state = client.connection_state();
+    close_connection_from_broker(&client_name).await;
+    within(
+        10,
+        "the client to notice",
+        state.wait_for(|connected| !connected),
+    )
+    .await
+    .expect("state");
+    within(
+        10,
+        "the client to reconnect",
+        state.wait_for(|connected| *connected),
+    )
+    .await
+    .expect("state");
+    let answer = within(30, "the waiting call", waiting)
+        .await
+        .expect("task")
+        .expect("answered after reconnect");
+    assert_eq!(answer, json!({"n": 1}));
+    let again: serde_json::Value = client
+        .call(&method, &json!({"n": 2}), &CallOptions::default())
+        .await
+        .expect("calls work after the reconnect");
+    assert_eq!(again, json!({"n": 2}));
+    assert!(client.stats().connections.load(Ordering::Relaxed) >= 2);
+    client.close().await;
+}

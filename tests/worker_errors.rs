@@ -1,0 +1,349 @@
+//! How a worker answers what it cannot run: every error code of CONTRACT §3 a worker produces,
+//! dead-lettering of unparseable jobs, deadlines, panics and batches.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use intercomm_core::envelope::{HEADER_DEADLINE, format_rfc3339};
+use intercomm_core::{CallOptions, Context, Error, ErrorCode, RpcError, Worker};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::helpers::{RawCaller, client, spawn_worker, unique, within};
+
+#[derive(Deserialize)]
+struct Lookup {
+    message_id: String,
+    #[allow(dead_code)]
+    limit: Option<u32>,
+}
+
+async fn lookup(_: Context, params: Lookup) -> Result<serde_json::Value, RpcError> {
+    if params.message_id == "missing" {
+        return Err(RpcError::not_found("no such message"));
+    }
+    if params.message_id == "panic" {
+        panic!("the handler blew up");
+    }
+    Ok(json!({"message_id": params.message_id}))
+}
+
+fn lookup_worker(name: &str) -> Worker {
+    Worker::new(name).method(format!("{name}.lookup"), lookup)
+}
+
+/// Undecodable params are -32602 with a JSON Pointer to the field.
+#[tokio::test]
+async fn invalid_params_say_where() {
+    let name = unique("we");
+    let _worker = spawn_worker(lookup_worker(&name)).await;
+    let client = client().await;
+    let error = client
+        .call_raw(
+            &format!("{name}.lookup"),
+            Some(&serde_json::value::to_raw_value(&json!({"message_id": 7})).expect("raw")),
+            &CallOptions::default(),
+        )
+        .await
+        .expect_err("message_id must be a string");
+    let Error::Remote(remote) = error else {
+        panic!("expected a remote error, got {error}")
+    };
+    assert_eq!(remote.error_code(), ErrorCode::InvalidParams);
+    assert_eq!(
+        remote.data.as_ref().expect("data")["pointer"],
+        "/message_id"
+    );
+    client.close().await;
+}
+
+/// A handler's own error code reaches the caller; a panic is -32603 and the worker goes on.
+#[tokio::test]
+async fn handler_errors_and_panics_are_answered() {
+    let name = unique("we");
+    let _worker = spawn_worker(lookup_worker(&name)).await;
+    let client = client().await;
+    let method = format!("{name}.lookup");
+    let error = client
+        .call::<_, serde_json::Value>(
+            &method,
+            &json!({"message_id": "missing"}),
+            &CallOptions::default(),
+        )
+        .await
+        .expect_err("not found");
+    assert!(
+        matches!(&error, Error::Remote(e) if e.code == -32002),
+        "{error}"
+    );
+    let error = client
+        .call::<_, serde_json::Value>(
+            &method,
+            &json!({"message_id": "panic"}),
+            &CallOptions::default(),
+        )
+        .await
+        .expect_err("panics");
+    let Error::Remote(remote) = error else {
+        panic!("expected a remote error, got {error}")
+    };
+    assert_eq!(remote.code, -32603);
+    assert!(
+        !remote.message.contains("blew up"),
+        "panic text stays in the worker's log"
+    );
+    let fine: serde_json::Value = client
+        .call(
+            &method,
+            &json!({"message_id": "m1"}),
+            &CallOptions::default(),
+        )
+        .await
+        .expect("the worker survived the panic");
+    assert_eq!(fine["message_id"], "m1");
+    client.close().await;
+}
+
+/// A body that is not JSON is answered -32700 (id null) and dead-lettered.
+#[tokio::test]
+async fn not_json_is_a_parse_error_and_dead_lettered() {
+    let name = unique("we");
+    let _worker = spawn_worker(lookup_worker(&name)).await;
+    let mut caller = RawCaller::new().await;
+    caller
+        .publish(&name, b"{not json", caller.properties("c-parse"))
+        .await;
+    let (correlation_id, reply) = caller.next_reply().await;
+    assert_eq!(correlation_id, "c-parse");
+    assert_eq!(reply["error"]["code"], -32700);
+    assert_eq!(reply["id"], serde_json::Value::Null);
+    let dead = caller.dead_letters(&name, 1).await;
+    assert_eq!(dead[0], b"{not json");
+    caller.close().await;
+}
+
+/// JSON that is not a request is -32600 (id kept) and dead-lettered; wrong content type too.
+#[tokio::test]
+async fn invalid_requests_are_refused_and_dead_lettered() {
+    let name = unique("we");
+    let _worker = spawn_worker(lookup_worker(&name)).await;
+    let mut caller = RawCaller::new().await;
+    caller
+        .publish(
+            &name,
+            br#"{"jsonrpc":"1.0","method":"x","id":"r1"}"#,
+            caller.properties("c-invalid"),
+        )
+        .await;
+    let (_, reply) = caller.next_reply().await;
+    assert_eq!(reply["error"]["code"], -32600);
+    assert_eq!(reply["id"], "r1");
+
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","method":"{name}.lookup","params":{{"message_id":"a"}},"id":"r2"}}"#
+    );
+    let properties = caller
+        .properties("c-type")
+        .with_content_type("text/plain".into());
+    caller.publish(&name, body.as_bytes(), properties).await;
+    let (_, reply) = caller.next_reply().await;
+    assert_eq!(reply["error"]["code"], -32600);
+    assert_eq!(reply["id"], "r2");
+    assert!(
+        reply["error"]["data"]
+            .as_str()
+            .is_some_and(|d| d.contains("content_type")),
+        "{reply}"
+    );
+    caller.dead_letters(&name, 2).await;
+    caller.close().await;
+}
+
+/// A request nobody can answer (no reply_to) is dead-lettered without running.
+#[tokio::test]
+async fn request_without_reply_to_is_dead_lettered() {
+    let name = unique("we");
+    let ran = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&ran);
+    let worker = Worker::new(&name).method(
+        format!("{name}.count"),
+        move |_: Context, _: serde_json::Value| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, RpcError>(()) }
+        },
+    );
+    let _worker = spawn_worker(worker).await;
+    let caller = RawCaller::new().await;
+    let body = format!(r#"{{"jsonrpc":"2.0","method":"{name}.count","id":"r1"}}"#);
+    let properties = lapin::BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_correlation_id("c1".into());
+    caller.publish(&name, body.as_bytes(), properties).await;
+    caller.dead_letters(&name, 1).await;
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    caller.close().await;
+}
+
+/// A method the worker does not serve is -32601 naming it.
+#[tokio::test]
+async fn unknown_method_is_method_not_found() {
+    let name = unique("we");
+    let _worker = spawn_worker(lookup_worker(&name)).await;
+    let mut caller = RawCaller::new().await;
+    caller
+        .publish(
+            &name,
+            br#"{"jsonrpc":"2.0","method":"something.else","id":5}"#,
+            caller.properties("c-unknown"),
+        )
+        .await;
+    let (_, reply) = caller.next_reply().await;
+    assert_eq!(reply["error"]["code"], -32601);
+    assert_eq!(reply["error"]["data"]["method"], "something.else");
+    assert_eq!(reply["id"], 5);
+    caller.close().await;
+}
+
+/// A job whose deadline passed in the queue is answered -32000 and never run.
+#[tokio::test]
+async fn expired_job_is_not_run() {
+    let name = unique("we");
+    let ran = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&ran);
+    let worker = Worker::new(&name).method(
+        format!("{name}.count"),
+        move |_: Context, _: serde_json::Value| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, RpcError>(()) }
+        },
+    );
+    let _worker = spawn_worker(worker).await;
+    let mut caller = RawCaller::new().await;
+    let past = format_rfc3339(SystemTime::now() - Duration::from_secs(5)).expect("formats");
+    let mut headers = FieldTable::default();
+    headers.insert(
+        HEADER_DEADLINE.into(),
+        AMQPValue::LongString(LongString::from(past.as_str())),
+    );
+    let body = format!(r#"{{"jsonrpc":"2.0","method":"{name}.count","id":"late"}}"#);
+    caller
+        .publish(
+            &name,
+            body.as_bytes(),
+            caller.properties("c-late").with_headers(headers),
+        )
+        .await;
+    let (_, reply) = caller.next_reply().await;
+    assert_eq!(reply["error"]["code"], -32000);
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "the handler never ran");
+    caller.close().await;
+}
+
+/// A handler still running at the deadline is cancelled and -32000 answered at the deadline.
+#[tokio::test]
+async fn overrunning_handler_is_cancelled() {
+    struct DropFlag(Arc<AtomicUsize>);
+    impl Drop for DropFlag {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let name = unique("we");
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let flag = Arc::clone(&dropped);
+    let worker = Worker::new(&name).method(
+        format!("{name}.slow"),
+        move |_: Context, _: serde_json::Value| {
+            let guard = DropFlag(Arc::clone(&flag));
+            async move {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                drop(guard);
+                Ok::<_, RpcError>(())
+            }
+        },
+    );
+    let _worker = spawn_worker(worker).await;
+    let client = client().await;
+    let started = std::time::Instant::now();
+    let error = client
+        .call_raw(
+            &format!("{name}.slow"),
+            None,
+            &CallOptions::timeout(Duration::from_millis(500)),
+        )
+        .await
+        .expect_err("overruns");
+    // The caller's own deadline and the worker's are the same instant; either answer is right.
+    assert!(
+        matches!(&error, Error::Remote(e) if e.code == -32000)
+            || matches!(error, Error::Timeout(_)),
+        "{error}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    within(5, "the handler to be cancelled", async {
+        while dropped.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    client.close().await;
+}
+
+/// A batch is answered as a batch: notifications omitted, each error in place, ids kept.
+#[tokio::test]
+async fn batches_are_answered_as_batches() {
+    let name = unique("we");
+    let _worker = spawn_worker(lookup_worker(&name)).await;
+    let mut caller = RawCaller::new().await;
+    let body = format!(
+        r#"[{{"jsonrpc":"2.0","method":"{name}.lookup","params":{{"message_id":"a"}},"id":1}},
+            {{"jsonrpc":"2.0","method":"{name}.lookup","params":{{"message_id":"n"}}}},
+            {{"jsonrpc":"2.0","method":"nope","id":2}},
+            {{"foo":"boo"}},
+            {{"jsonrpc":"2.0","method":"{name}.lookup","params":{{"message_id":"missing"}},"id":"x"}}]"#
+    );
+    caller
+        .publish(&name, body.as_bytes(), caller.properties("c-batch"))
+        .await;
+    let (_, reply) = caller.next_reply().await;
+    let replies = reply.as_array().expect("a batch reply");
+    assert_eq!(replies.len(), 4, "{reply}");
+    assert_eq!(
+        replies[0],
+        json!({"jsonrpc":"2.0","result":{"message_id":"a"},"id":1})
+    );
+    assert_eq!(replies[1]["error"]["code"], -32601);
+    assert_eq!(replies[1]["id"], 2);
+    assert_eq!(replies[2]["error"]["code"], -32600);
+    assert_eq!(replies[2]["id"], serde_json::Value::Null);
+    assert_eq!(replies[3]["error"]["code"], -32002);
+    assert_eq!(replies[3]["id"], "x");
+
+    // An empty batch is one Invalid Request; a batch of notifications gets no reply at all.
+    caller
+        .publish(&name, b"[]", caller.properties("c-empty"))
+        .await;
+    let (correlation_id, reply) = caller.next_reply().await;
+    assert_eq!(correlation_id, "c-empty");
+    assert_eq!(reply["error"]["code"], -32600);
+    let notes =
+        format!(r#"[{{"jsonrpc":"2.0","method":"{name}.lookup","params":{{"message_id":"n"}}}}]"#);
+    caller
+        .publish(&name, notes.as_bytes(), caller.properties("c-notes"))
+        .await;
+    let single = format!(
+        r#"{{"jsonrpc":"2.0","method":"{name}.lookup","params":{{"message_id":"z"}},"id":9}}"#
+    );
+    caller
+        .publish(&name, single.as_bytes(), caller.properties("c-after"))
+        .await;
+    let (correlation_id, _) =
+        within(10, "the reply after the notifications", caller.next_reply()).await;
+    assert_eq!(
+        correlation_id, "c-after",
+        "the notification batch got no reply"
+    );
+    caller.close().await;
+}
