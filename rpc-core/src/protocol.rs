@@ -376,13 +376,26 @@ pub fn encode_request(
     method: &str,
     params: Option<&RawValue>,
 ) -> Result<Vec<u8>, serde_json::Error> {
+    /// jsonrpsee's `Notification` always writes `params`, even as `null`, which the
+    /// specification does not allow; this one leaves it out.
+    #[derive(Serialize)]
+    struct NotificationOut<'a> {
+        jsonrpc: &'static str,
+        method: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        params: Option<&'a RawValue>,
+    }
     match id {
         Some(id) => serde_json::to_vec(&Request::borrowed(
             method,
             params,
             Id::Str(Cow::Borrowed(id)),
         )),
-        None => serde_json::to_vec(&Notification::new(Cow::Borrowed(method), params)),
+        None => serde_json::to_vec(&NotificationOut {
+            jsonrpc: JSONRPC_VERSION,
+            method,
+            params,
+        }),
     }
 }
 
