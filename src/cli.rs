@@ -95,6 +95,18 @@ pub struct BenchRpcArgs {
     /// Print the figures as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Measure only one side (for profiling one of them); the other side runs a token 100 jobs.
+    #[arg(long, value_enum)]
+    pub only: Option<BenchSide>,
+}
+
+/// `--only`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BenchSide {
+    /// (a) the raw lapin baseline.
+    Raw,
+    /// (b) RpcClient + Worker.
+    Intercomm,
 }
 
 /// `--queue-type`.

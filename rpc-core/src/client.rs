@@ -196,7 +196,7 @@ impl RpcClientBuilder {
         let connection = inner.connector.connect().await?;
         let link = inner.open(&connection).await?;
         // Usable as soon as `connect` returns, before the supervisor task first runs.
-        inner.set_channel(Some(link.publish.clone()));
+        inner.set_channel(Some(Arc::new(link.publish.clone())));
         let token = CancellationToken::new();
         let supervisor = tokio::spawn(supervise(
             Arc::clone(&inner),
@@ -241,7 +241,7 @@ struct Inner {
     app_id: Option<String>,
     on_reply: Option<ReplyHandler>,
     pending: Pending,
-    channel: Mutex<Option<Channel>>,
+    channel: Mutex<Option<Arc<Channel>>>,
     connected: watch::Sender<bool>,
     stats: ClientStats,
 }
@@ -449,14 +449,14 @@ pub fn new_job_id() -> String {
 }
 
 impl Inner {
-    fn current_channel(&self) -> Option<Channel> {
+    fn current_channel(&self) -> Option<Arc<Channel>> {
         self.channel
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
-    fn set_channel(&self, channel: Option<Channel>) {
+    fn set_channel(&self, channel: Option<Arc<Channel>>) {
         let connected = channel.is_some();
         *self
             .channel
@@ -592,7 +592,7 @@ async fn supervise(
             }
         };
         inner.stats.connections.fetch_add(1, Ordering::Relaxed);
-        inner.set_channel(Some(link.publish.clone()));
+        inner.set_channel(Some(Arc::new(link.publish.clone())));
         let link_publish = link.publish.clone();
         tracing::debug!(queue = %inner.callback_queue, "rpc client connected");
         let stopped = consume_replies(&inner, &stop, link).await;

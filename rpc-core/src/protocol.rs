@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use jsonrpsee_types::{InvalidRequest, Notification, Request, ResponsePayload};
+use jsonrpsee_types::Request;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -257,6 +257,41 @@ pub fn parse_incoming(body: &[u8]) -> Result<Incoming<'_>, ParseError> {
     }
 }
 
+/// The members of a request object, each still raw. Every member is optional and raw so that
+/// one bad member never hides the others (the id survives a bad method, for example).
+#[derive(Deserialize)]
+struct RawMembers<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    jsonrpc: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    method: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    params: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+}
+
+/// `Some(raw)` for a member that is present, even when it is `null`.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(deserializer).map(Some)
+}
+
+/// Read an id: a string, a non-negative integer, or null (what [`Id`] can hold).
+///
+/// Parsed by hand rather than through `Id`'s untagged deserializer, which formats an error
+/// message for every variant it rejects: a measurable cost on every job.
+fn parse_id(raw: &RawValue) -> Option<Id<'_>> {
+    let text = raw.get();
+    match text.as_bytes().first()? {
+        b'"' => serde_json::from_str::<Cow<'_, str>>(text).ok().map(Id::Str),
+        b'n' if text == "null" => Some(Id::Null),
+        b'0'..=b'9' => text.parse::<u64>().ok().map(Id::Number),
+        _ => None,
+    }
+}
+
 /// Parse one element of a body (an object, or anything else, which is invalid).
 #[must_use]
 pub fn parse_call(raw: &RawValue) -> Call<'_> {
@@ -267,52 +302,50 @@ pub fn parse_call(raw: &RawValue) -> Call<'_> {
             reason: "a request must be a JSON object".into(),
         };
     }
-    match serde_json::from_str::<Request<'_>>(text) {
-        Ok(request) => {
-            if let Some(reason) = check_params(request.params.as_deref()) {
-                return Call::Invalid {
-                    id: request.id,
-                    reason,
-                };
-            }
-            Call::Request {
-                id: request.id,
-                method: request.method,
-                params: request.params,
-            }
-        }
-        Err(request_error) => parse_non_request(text, &request_error),
-    }
-}
-
-/// The slow path: a notification, or an invalid request whose id we try to keep.
-fn parse_non_request<'a>(text: &'a str, request_error: &serde_json::Error) -> Call<'a> {
-    #[derive(Deserialize)]
-    struct IdProbe<'a> {
-        #[serde(borrow, default)]
-        id: Option<&'a RawValue>,
-    }
-    let has_id = serde_json::from_str::<IdProbe<'_>>(text)
-        .map(|probe| probe.id.is_some())
-        .unwrap_or(false);
-    if !has_id && let Ok(note) = serde_json::from_str::<Notification<'_, Option<&RawValue>>>(text) {
-        if let Some(reason) = check_params(note.params) {
+    let members = match serde_json::from_str::<RawMembers<'_>>(text) {
+        Ok(members) => members,
+        Err(error) => {
             return Call::Invalid {
                 id: Id::Null,
-                reason,
+                reason: error.to_string(),
             };
         }
-        return Call::Notification {
-            method: note.method,
-            params: note.params,
-        };
+    };
+    let id = match members.id.map(parse_id) {
+        None => None,
+        Some(Some(id)) => Some(id),
+        Some(None) => {
+            return Call::Invalid {
+                id: Id::Null,
+                reason: "id must be a string, a non-negative integer or null".into(),
+            };
+        }
+    };
+    let invalid = |reason: &str| Call::Invalid {
+        id: id.clone().unwrap_or(Id::Null),
+        reason: reason.to_owned(),
+    };
+    if members.jsonrpc.map(RawValue::get) != Some(r#""2.0""#) {
+        return invalid(r#"jsonrpc must be "2.0""#);
     }
-    let id = serde_json::from_str::<InvalidRequest<'_>>(text)
-        .map(|invalid| invalid.id)
-        .unwrap_or(Id::Null);
-    Call::Invalid {
-        id,
-        reason: request_error.to_string(),
+    let Some(method) = members
+        .method
+        .and_then(|raw| serde_json::from_str::<Cow<'_, str>>(raw.get()).ok())
+    else {
+        return invalid("method must be a string");
+    };
+    // `"params": null` is read as no params, as most implementations do.
+    let params = members.params.filter(|raw| raw.get() != "null");
+    if let Some(reason) = check_params(params) {
+        return invalid(&reason);
+    }
+    match id {
+        Some(id) => Call::Request {
+            id,
+            method,
+            params: params.map(Cow::Borrowed),
+        },
+        None => Call::Notification { method, params },
     }
 }
 
@@ -436,21 +469,32 @@ pub fn parse_response(body: &[u8]) -> Result<ResponseBody, serde_json::Error> {
 }
 
 fn parse_one_response(text: &str) -> Result<Response, serde_json::Error> {
-    let response: jsonrpsee_types::Response<'_, Box<RawValue>> = serde_json::from_str(text)?;
-    let outcome = match response.payload {
-        ResponsePayload::Success(result) => Ok(result.into_owned()),
-        ResponsePayload::Error(error) => Err(RpcError {
-            code: error.code(),
-            message: error.message().to_owned(),
-            data: error
-                .data()
-                .and_then(|data| serde_json::from_str(data.get()).ok()),
-        }),
+    #[derive(Deserialize)]
+    struct Members<'a> {
+        #[serde(borrow, default, deserialize_with = "present")]
+        result: Option<&'a RawValue>,
+        #[serde(default)]
+        error: Option<RpcError>,
+        #[serde(borrow, default, deserialize_with = "present")]
+        id: Option<&'a RawValue>,
+    }
+    let members: Members<'_> = serde_json::from_str(text)?;
+    let id = match members.id {
+        Some(raw) => parse_id(raw)
+            .ok_or_else(|| <serde_json::Error as serde::de::Error>::custom("invalid response id"))?
+            .into_owned(),
+        None => return Err(serde::de::Error::missing_field("id")),
     };
-    Ok(Response {
-        id: response.id.into_owned(),
-        outcome,
-    })
+    let outcome = match (members.result, members.error) {
+        (Some(result), None) => Ok(result.to_owned()),
+        (None, Some(error)) => Err(error),
+        _ => {
+            return Err(serde::de::Error::custom(
+                "a response holds exactly one of result and error",
+            ));
+        }
+    };
+    Ok(Response { id, outcome })
 }
 
 /// The id as the string the contract puts in `correlation_id`.

@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use intercomm_core::{CallOptions, Connector, RpcClient, Settings, Worker, WorkerState};
 use serde_json::value::RawValue;
 
-use crate::cli::BenchRpcArgs;
+use crate::cli::{BenchRpcArgs, BenchSide};
 pub use report::{BenchReport, Level, Sample};
 
 /// Jobs run before each measured sample, so connections and queues are warm.
@@ -100,16 +100,24 @@ pub async fn measure(args: &BenchRpcArgs) -> anyhow::Result<BenchReport> {
             .max(100);
         let mut raw_samples = Vec::new();
         let mut intercomm_samples = Vec::new();
+        let jobs_of = |side| {
+            if args.only.is_some_and(|only| only != side) {
+                100
+            } else {
+                jobs
+            }
+        };
         for round in 1..=args.rounds.max(1) {
             drive::drive(inflight, WARMUP_JOBS, &raw_call).await?;
-            let sample = drive::drive(inflight, jobs, &raw_call).await?;
+            let sample = drive::drive(inflight, jobs_of(BenchSide::Raw), &raw_call).await?;
             eprintln!(
                 "round {round}, in flight {inflight}: (a) raw lapin  {:>8.0} jobs/s",
                 sample.jobs_per_sec
             );
             raw_samples.push(sample);
             drive::drive(inflight, WARMUP_JOBS, &intercomm_call).await?;
-            let sample = drive::drive(inflight, jobs, &intercomm_call).await?;
+            let sample =
+                drive::drive(inflight, jobs_of(BenchSide::Intercomm), &intercomm_call).await?;
             eprintln!(
                 "round {round}, in flight {inflight}: (b) intercomm  {:>8.0} jobs/s",
                 sample.jobs_per_sec
