@@ -62,9 +62,9 @@ pub struct CallArgs {
     /// The params as JSON (an object); `-` reads them from standard input.
     #[arg(default_value = "{}")]
     pub params: String,
-    /// How long to wait for the reply, e.g. `5s`, `500ms`.
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
-    pub timeout: Duration,
+    /// How long to wait for the reply, e.g. `5s`, `500ms` (default `INTERCOMM_CALL_TIMEOUT`, 30 s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
     /// Act for this user (sent as `x-intercomm-user`, as a gateway would after checking a token).
     #[arg(long)]
     pub user: Option<String>,

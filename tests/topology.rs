@@ -54,7 +54,7 @@ async fn queue_type_mismatch_is_explained() {
     .await
     .expect_err("the queue is classic");
     let Error::TopologyMismatch {
-        queue,
+        name: queue,
         argument,
         existing,
         wanted,

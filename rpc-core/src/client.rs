@@ -190,6 +190,7 @@ impl RpcClientBuilder {
             on_reply: self.on_reply,
             pending: Pending::default(),
             channel: Mutex::new(None),
+            channel_broken: tokio::sync::Notify::new(),
             connected,
             stats: ClientStats::default(),
         });
@@ -242,6 +243,7 @@ struct Inner {
     on_reply: Option<ReplyHandler>,
     pending: Pending,
     channel: Mutex<Option<Arc<Channel>>>,
+    channel_broken: tokio::sync::Notify,
     connected: watch::Sender<bool>,
     stats: ClientStats,
 }
@@ -483,8 +485,10 @@ impl Inner {
                 body,
                 properties,
             )
-            .await?
-            .await?;
+            .await
+            .map_err(|error| self.publish_failed(&channel, error))?
+            .await
+            .map_err(|error| self.publish_failed(&channel, error))?;
         match confirmation {
             Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
             Confirmation::Ack(Some(_)) => {
@@ -495,6 +499,15 @@ impl Inner {
             }
             Confirmation::Nack(_) => Err(Error::PublishNacked),
         }
+    }
+
+    /// A publish failed: if the channel is gone while the connection lives on (a channel-level
+    /// error), ask the supervisor to start over, so the client does not stay broken.
+    fn publish_failed(&self, channel: &Channel, error: lapin::Error) -> Error {
+        if !channel.status().connected() {
+            self.channel_broken.notify_one();
+        }
+        Error::Amqp(error)
     }
 
     /// Open the publish channel and the reply consumer on a fresh connection.
@@ -592,6 +605,7 @@ async fn supervise(
             }
         };
         inner.stats.connections.fetch_add(1, Ordering::Relaxed);
+        backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         inner.set_channel(Some(Arc::new(link.publish.clone())));
         let link_publish = link.publish.clone();
         tracing::debug!(queue = %inner.callback_queue, "rpc client connected");
@@ -626,6 +640,10 @@ async fn consume_replies(inner: &Inner, stop: &CancellationToken, link: Link) ->
     loop {
         tokio::select! {
             () = stop.cancelled() => return true,
+            () = inner.channel_broken.notified() => {
+                tracing::warn!(queue = %inner.callback_queue, "publish channel closed by the broker; reconnecting");
+                return false;
+            }
             delivery = consumer.next() => {
                 let Some(Ok(delivery)) = delivery else { return false };
                 let correlation_id = delivery

@@ -47,10 +47,17 @@ impl JobEnvelope {
             .with_content_type(CONTENT_TYPE_JSON.into())
             .with_delivery_mode(PERSISTENT)
             .with_timestamp(now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()));
-        if let Some(id) = &self.correlation_id {
-            properties = properties
-                .with_correlation_id(id.as_str().into())
-                .with_message_id(id.as_str().into());
+        match &self.correlation_id {
+            Some(id) => {
+                properties = properties
+                    .with_correlation_id(id.as_str().into())
+                    .with_message_id(id.as_str().into());
+            }
+            // Notifications have no id to correlate, but every message gets a message_id.
+            None => {
+                let message_id = uuid::Uuid::now_v7().to_string();
+                properties = properties.with_message_id(message_id.as_str().into());
+            }
         }
         if let Some(reply_to) = &self.reply_to {
             properties = properties.with_reply_to(reply_to.as_str().into());

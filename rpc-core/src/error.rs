@@ -28,14 +28,15 @@ pub enum Error {
     /// The reply could not be read as a JSON-RPC response.
     #[error("malformed reply: {0}")]
     MalformedReply(String),
-    /// A queue exists with arguments different from the ones wanted; nothing was changed.
+    /// A queue or exchange exists with arguments different from the ones wanted; nothing was
+    /// changed.
     #[error(
-        "queue `{queue}` exists with {argument} = {existing}, but {wanted} was wanted; \
-         delete the queue (after draining it) or set the matching option, e.g. {hint}"
+        "`{name}` exists with {argument} = {existing}, but {wanted} was wanted; \
+         delete it (after draining it) or set the matching option, e.g. {hint}"
     )]
     TopologyMismatch {
-        /// The queue whose arguments differ.
-        queue: String,
+        /// The queue or exchange whose arguments differ.
+        name: String,
         /// The argument that differs, e.g. `x-queue-type`.
         argument: String,
         /// The value the broker has.

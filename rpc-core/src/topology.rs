@@ -145,7 +145,8 @@ pub async fn declare_exchanges(channel: &Channel) -> Result<()> {
     ] {
         channel
             .exchange_declare(name.into(), kind, durable, FieldTable::default())
-            .await?;
+            .await
+            .map_err(|error| explain_mismatch(name, "the broker's existing exchange", error))?;
     }
     Ok(())
 }
@@ -220,26 +221,29 @@ async fn declare_queue(
 ) -> Result<()> {
     match channel.queue_declare(name.into(), options, args).await {
         Ok(_) => Ok(()),
-        Err(error) => Err(explain_mismatch(name, spec, error)),
+        Err(error) => {
+            let settings = format!(
+                "the {} settings this queue was created with",
+                spec.queue_type
+            );
+            Err(explain_mismatch(name, &settings, error))
+        }
     }
 }
 
 /// Turn the broker's PRECONDITION_FAILED text into an error naming the argument, the existing
 /// value and the wanted one. Other errors pass through.
-fn explain_mismatch(queue: &str, spec: &WorkerQueueSpec, error: lapin::Error) -> Error {
+fn explain_mismatch(name: &str, fallback_hint: &str, error: lapin::Error) -> Error {
     let text = error.to_string();
     match parse_inequivalent_arg(&text) {
         Some((argument, wanted, existing)) => {
             let hint = match argument.as_str() {
                 "x-queue-type" => format!("INTERCOMM_QUEUE_TYPE={existing}"),
                 "x-delivery-limit" => format!("INTERCOMM_DELIVERY_LIMIT={existing}"),
-                _ => format!(
-                    "the {} settings this queue was created with",
-                    spec.queue_type
-                ),
+                _ => fallback_hint.to_owned(),
             };
             Error::TopologyMismatch {
-                queue: queue.to_owned(),
+                name: name.to_owned(),
                 argument,
                 existing,
                 wanted,
@@ -250,7 +254,7 @@ fn explain_mismatch(queue: &str, spec: &WorkerQueueSpec, error: lapin::Error) ->
     }
 }
 
-/// Parse RabbitMQ's "inequivalent arg 'A' for queue 'Q' in vhost 'V': received the value 'W' of
+/// Parse RabbitMQ's "inequivalent arg 'A' for queue (or exchange) 'Q' in vhost 'V': received the value 'W' of
 /// type 'T' but current value is 'E' of type 'T'" into (argument, wanted, existing).
 pub(crate) fn parse_inequivalent_arg(text: &str) -> Option<(String, String, String)> {
     let rest = &text[text.find("inequivalent arg '")? + "inequivalent arg '".len()..];

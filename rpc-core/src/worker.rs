@@ -300,6 +300,7 @@ impl Runtime {
                 return Ok(());
             };
             WorkerStats::bump(&self.shared.stats.connections);
+            let mut fresh = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
             let session = match open_channel(&connection).await {
                 Ok(channel) => self.session(channel, shutdown.as_mut()).await,
                 Err(error) => Err(error),
@@ -310,6 +311,8 @@ impl Runtime {
                     return Ok(());
                 }
                 Ok(SessionEnd::Lost(error)) => {
+                    // It was connected: the next wait starts short again.
+                    std::mem::swap(&mut backoff, &mut fresh);
                     tracing::warn!(worker = %self.spec.worker, %error, "connection lost; reconnecting");
                 }
                 Err(error @ Error::TopologyMismatch { .. }) => {

@@ -68,7 +68,7 @@ async fn call(args: &CallArgs) -> Result<Box<RawValue>, Error> {
         .connect()
         .await?;
     let options = CallOptions {
-        timeout: Some(args.timeout),
+        timeout: Some(args.timeout.unwrap_or(settings.call_timeout)),
         user: args.user.clone(),
         ..CallOptions::default()
     };
