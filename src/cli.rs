@@ -32,9 +32,64 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Call a method straight over the broker and print the result.
     Call(CallArgs),
+    /// Run the REST gateway.
+    Gateway(GatewayArgs),
+    /// Print a development bearer token (HS256, signed with INTERCOMM_JWT_SECRET).
+    Token(TokenArgs),
+    /// List or check the job definitions in `schemas/`.
+    Routes(RoutesArgs),
     /// Measure throughput and latency against the broker.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// `intercomm gateway`.
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// Address to listen on (default `INTERCOMM_LISTEN` or 127.0.0.1:8080).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// The job definitions directory (default `INTERCOMM_SCHEMAS` or `schemas`).
+    #[arg(long)]
+    pub schemas: Option<std::path::PathBuf>,
+}
+
+/// `intercomm token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The subject (user id) the token speaks for.
+    #[arg(long)]
+    pub sub: String,
+    /// How long the token is valid, e.g. `1h`, `15m`.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub ttl: Duration,
+}
+
+/// `intercomm routes`.
+#[derive(Debug, Args)]
+pub struct RoutesArgs {
+    /// `check`: validate the directory and exit non-zero naming the bad file.
+    #[command(subcommand)]
+    pub action: Option<RoutesAction>,
+    /// The job definitions directory.
+    #[arg(long, global = true, default_value = "schemas")]
+    pub schemas: std::path::PathBuf,
+}
+
+/// `intercomm routes …`.
+#[derive(Debug, Subcommand)]
+pub enum RoutesAction {
+    /// Check every definition offline (what the gateway does at start).
+    Check {
+        /// The directory (overrides --schemas).
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Ask running gateways to reload `schemas/` (sends SIGHUP to the given process id).
+    Reload {
+        /// The gateway's process id.
+        #[arg(long)]
+        pid: u32,
+    },
 }
 
 /// `intercomm worker`.

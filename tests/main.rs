@@ -9,6 +9,7 @@ mod helpers;
 mod cli;
 mod client;
 mod delivery_limit;
+mod gateway;
 mod recovery;
 mod roundtrip;
 mod shutdown;

@@ -1,1 +1,31 @@
-//! Placeholder until its issue lands.
+//! intercomm-gateway: the REST gateway. It validates each request against its method's JSON
+//! Schema, checks the bearer token, answers `202 Accepted` with a job id once the broker
+//! confirmed the job, and tracks results (CONTRACT §4 and §5).
+//!
+//! # Layout
+//! - [`startup`]: [`Application`] — build from settings, serve until stopped, SIGHUP reload.
+//! - [`settings`]: every gateway setting with its default and environment variable.
+//! - [`state`]: [`AppState`], the shared handle; [`state::Routes`], the table built from
+//!   `schemas/`; [`state::Publisher`], the broker side.
+//! - [`routes`]: the HTTP handlers (`app(state)` assembles them).
+//! - [`auth`]: bearer tokens (JWT: HS256, RS256, ES256).
+//! - [`jobs`]: the job store trait and the bounded in-memory store.
+//! - [`error`]: [`ApiError`] and its mapping to problem+json.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`openapi`]: the OpenAPI 3.1 document generated from `schemas/`.
+
+pub mod auth;
+pub mod error;
+pub mod jobs;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod state;
+
+pub use error::ApiError;
+pub use routes::app;
+pub use settings::GatewaySettings;
+pub use startup::Application;
+pub use state::AppState;

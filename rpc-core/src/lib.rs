@@ -11,6 +11,7 @@
 //! - `pending` (private): the client's book of outstanding correlation ids.
 //! - [`handler`]: [`Context`] and typed handlers.
 //! - [`worker`]: [`Worker`] — consume, dispatch, reply, ack; recovery and graceful shutdown.
+//! - [`schema`]: job definitions (`schemas/<method>.json`): loading, checking, params validation.
 //! - [`shutdown`]: Ctrl-C / SIGTERM.
 //! - [`telemetry`]: logging set-up and W3C trace context.
 //! - [`error`]: [`Error`], the crate's one error enum.
@@ -23,6 +24,7 @@ pub mod error;
 pub mod handler;
 mod pending;
 pub mod protocol;
+pub mod schema;
 pub mod shutdown;
 pub mod telemetry;
 pub mod topology;

@@ -1,4 +1,7 @@
 //! One module per command.
 
 pub mod call;
+pub mod gateway;
+pub mod routes;
+pub mod token;
 pub mod worker;
