@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`protocol`]: JSON-RPC requests, notifications, batches and responses; the error codes.
 //! - [`envelope`]: AMQP properties and headers of jobs and replies.
+//! - [`events`]: user events on `inter_comm.events` ([`events::EventPublisher`]).
 //! - [`topology`]: exchange and queue names, idempotent declarations, mismatch explanations.
 //! - [`config`]: settings with defaults and `INTERCOMM_*` overrides.
 //! - [`connection`]: named connections and reconnect backoff.
@@ -20,6 +21,7 @@ pub mod client;
 pub mod config;
 pub mod connection;
 pub mod envelope;
+pub mod events;
 pub mod error;
 pub mod handler;
 mod pending;
