@@ -33,6 +33,17 @@ pub enum ApiError {
     /// No such job, or not the caller's (404).
     #[error("no job `{0}` (or it is not yours, or it is past retention)")]
     JobNotFound(String),
+    /// The job answered that what it names does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The job failed; its JSON-RPC error is in the detail (502).
+    #[error("the job failed: {message} ({code})")]
+    JobFailed {
+        /// The JSON-RPC error code.
+        code: i32,
+        /// Its message.
+        message: String,
+    },
     /// No route (404).
     #[error("no route for {0}")]
     NoRoute(String),
@@ -103,9 +114,11 @@ impl ApiError {
         match self {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::UnknownMethod(_) | Self::JobNotFound(_) | Self::NoRoute(_) => {
-                StatusCode::NOT_FOUND
-            }
+            Self::UnknownMethod(_)
+            | Self::JobNotFound(_)
+            | Self::NoRoute(_)
+            | Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::JobFailed { .. } => StatusCode::BAD_GATEWAY,
             Self::InvalidJson(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -127,6 +140,8 @@ impl ApiError {
             Self::UnknownMethod(_) => "/problems/unknown-method",
             Self::JobNotFound(_) => "/problems/job-not-found",
             Self::NoRoute(_) => "/problems/no-route",
+            Self::NotFound(_) => "/problems/not-found",
+            Self::JobFailed { .. } => "/problems/job-failed",
             Self::InvalidJson(_) => "/problems/invalid-json",
             Self::BadRequest(_) => "/problems/bad-request",
             Self::UnsupportedMediaType { .. } => "/problems/unsupported-media-type",
@@ -145,7 +160,8 @@ impl ApiError {
             Self::Forbidden { .. } => "Forbidden",
             Self::UnknownMethod(_) => "Unknown method",
             Self::JobNotFound(_) => "Job not found",
-            Self::NoRoute(_) => "Not found",
+            Self::NoRoute(_) | Self::NotFound(_) => "Not found",
+            Self::JobFailed { .. } => "Job failed",
             Self::InvalidJson(_) => "Invalid JSON",
             Self::BadRequest(_) => "Bad request",
             Self::UnsupportedMediaType { .. } => "Unsupported media type",

@@ -13,12 +13,14 @@
 //! - [`error`]: [`ApiError`] and its mapping to problem+json.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`openapi`]: the OpenAPI 3.1 document generated from `schemas/`.
+//! - [`push`]: user events from `inter_comm.events`, fanned out to connected users.
 
 pub mod auth;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
 pub mod openapi;
+pub mod push;
 pub mod routes;
 pub mod settings;
 pub mod startup;

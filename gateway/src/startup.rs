@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use crate::auth::Authenticator;
 use crate::jobs::{Completion, JobStore, MemoryJobStore};
 use crate::metrics::Metrics;
+use crate::push::consume_user_events;
 use crate::routes::app;
 use crate::settings::GatewaySettings;
 use crate::state::{AppState, Routes};
@@ -24,6 +25,7 @@ pub struct Application {
     state: AppState,
     client: RpcClient,
     connection_name: String,
+    instance: String,
 }
 
 impl Application {
@@ -57,8 +59,12 @@ impl Application {
         let metrics = Metrics::new();
         let store: Arc<dyn JobStore> =
             Arc::new(MemoryJobStore::new(settings.max_jobs, settings.retention));
+        let instance = settings
+            .instance_id
+            .clone()
+            .unwrap_or_else(|| format!("gateway_{}", uuid::Uuid::new_v4().simple()));
         let (client, connection_name) =
-            connect_client(&settings, Arc::clone(&store), metrics.clone()).await?;
+            connect_client(&settings, &instance, Arc::clone(&store), metrics.clone()).await?;
         let state = AppState::new(
             routes,
             Arc::new(client.clone()),
@@ -72,6 +78,7 @@ impl Application {
             state,
             client,
             connection_name,
+            instance,
         })
     }
 
@@ -106,10 +113,21 @@ impl Application {
             listener,
             state,
             client,
+            instance,
             ..
         } = self;
         let grace = state.settings.core.grace_period;
         let reloads = tokio::spawn(reload_on_sighup(state.clone()));
+        let stop_events = tokio_util::sync::CancellationToken::new();
+        let events = tokio::spawn(consume_user_events(
+            Connector::new(
+                state.settings.core.amqp_url.clone(),
+                format!("intercomm-gateway-events-{instance}"),
+            ),
+            instance,
+            state.push.clone(),
+            stop_events.clone(),
+        ));
         let stopping = state.clone();
         let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
         let signal = async move {
@@ -136,6 +154,8 @@ impl Application {
         };
         let result = bounded.await;
         reloads.abort();
+        stop_events.cancel();
+        let _ = events.await;
         client.close().await;
         result.context("serving HTTP")
     }
@@ -144,19 +164,16 @@ impl Application {
 /// The broker client whose replies complete jobs in `store`.
 async fn connect_client(
     settings: &GatewaySettings,
+    instance: &str,
     store: Arc<dyn JobStore>,
     metrics: Metrics,
 ) -> anyhow::Result<(RpcClient, String)> {
-    let instance = settings
-        .instance_id
-        .clone()
-        .unwrap_or_else(|| format!("gateway_{}", uuid::Uuid::new_v4().simple()));
     let connector = Connector::new(
         settings.core.amqp_url.clone(),
         format!("intercomm-gateway-{instance}"),
     );
     let mut builder = RpcClient::builder(connector.clone())
-        .instance(instance)
+        .instance(instance.to_owned())
         .app_id("intercomm-gateway")
         .default_timeout(settings.job_timeout);
     if settings.instance_id.is_some() {

@@ -15,6 +15,7 @@ use crate::auth::Authenticator;
 use crate::jobs::JobStore;
 use crate::metrics::Metrics;
 use crate::openapi::{ApiInfo, document};
+use crate::push::PushHub;
 use crate::settings::GatewaySettings;
 
 /// What the gateway needs from the broker side (RpcClient in production, a fake in unit tests
@@ -170,6 +171,8 @@ pub struct Inner {
     pub auth: Authenticator,
     /// Counts.
     pub metrics: Metrics,
+    /// User events for connected users.
+    pub push: PushHub,
     /// Settings.
     pub settings: GatewaySettings,
     shutting_down: AtomicBool,
@@ -208,6 +211,7 @@ impl AppState {
             store,
             auth,
             metrics,
+            push: PushHub::new(),
             settings,
             shutting_down: AtomicBool::new(false),
         }))

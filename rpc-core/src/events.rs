@@ -24,7 +24,9 @@ pub struct EventPublisher {
 
 impl std::fmt::Debug for EventPublisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventPublisher").field("connector", &self.connector).finish_non_exhaustive()
+        f.debug_struct("EventPublisher")
+            .field("connector", &self.connector)
+            .finish_non_exhaustive()
     }
 }
 
@@ -52,7 +54,9 @@ impl EventPublisher {
         }
         let connection = self.connector.connect().await?;
         let channel = connection.create_channel().await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
         declare_exchanges(&channel).await?;
         *link = Some((connection, channel.clone()));
         Ok(channel)
@@ -109,7 +113,10 @@ mod tests {
     #[test]
     fn routing_keys_name_their_user() {
         assert_eq!(user_of_routing_key("user.u1.events"), Some("u1"));
-        assert_eq!(user_of_routing_key(&user_events_key("alice")), Some("alice"));
+        assert_eq!(
+            user_of_routing_key(&user_events_key("alice")),
+            Some("alice")
+        );
         assert_eq!(user_of_routing_key("user..events"), None);
         assert_eq!(user_of_routing_key("jobs.x"), None);
     }

@@ -14,11 +14,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::broadcast::error::RecvError;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
 use super::{authenticate, read_body, read_json, require_json, traceparent};
 use crate::auth::Claims;
 use crate::error::ApiError;
 use crate::jobs::{Created, Job, JobLinks};
 use crate::state::AppState;
+
+/// Raw bytes in and out of routes whose schema marks a base64 property.
+const OCTET_STREAM: &str = "application/octet-stream";
 
 /// The longest accepted `Idempotency-Key`.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
@@ -70,7 +76,17 @@ pub async fn schema_route(
         HttpVerb::Get | HttpVerb::Delete => Map::new(),
         HttpVerb::Post | HttpVerb::Put | HttpVerb::Patch => {
             let bytes = read_body(&state, body).await?;
-            if bytes.is_empty() {
+            if is_octet_stream(&parts.headers) {
+                let Some(property) = binary_property(&definition.params_schema) else {
+                    return Err(ApiError::UnsupportedMediaType {
+                        expected: "application/json",
+                        got: "application/octet-stream".into(),
+                    });
+                };
+                let mut map = Map::new();
+                map.insert(property, Value::String(BASE64.encode(&bytes)));
+                map
+            } else if bytes.is_empty() {
                 Map::new()
             } else {
                 require_json(&parts.headers)?;
@@ -103,6 +119,74 @@ pub async fn schema_route(
         Value::Object(params),
     )
     .await
+}
+
+/// The request body is raw bytes.
+fn is_octet_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case(OCTET_STREAM))
+}
+
+/// The client asked for raw bytes back.
+fn wants_octet_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|mime| {
+            mime.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case(OCTET_STREAM))
+        })
+}
+
+/// The top-level property a schema marks as base64 binary (`contentEncoding: base64`): where an
+/// `application/octet-stream` body goes, and what such a response carries.
+fn binary_property(schema: &Value) -> Option<String> {
+    schema
+        .get("properties")?
+        .as_object()?
+        .iter()
+        .find(|(_, property)| {
+            property.get("contentEncoding").and_then(Value::as_str) == Some("base64")
+        })
+        .map(|(name, _)| name.clone())
+}
+
+/// A finished job as raw bytes: its result's binary property decoded, or its error as a problem.
+fn binary_answer(job: &Job, property: &str) -> Result<Response, ApiError> {
+    if let Some(error) = &job.error {
+        return Err(match error.error_code() {
+            intercomm_core::ErrorCode::NotFound => ApiError::NotFound(error.message.clone()),
+            _ => ApiError::JobFailed {
+                code: error.code,
+                message: error.message.clone(),
+            },
+        });
+    }
+    let text = job
+        .result
+        .as_ref()
+        .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+        .and_then(|value| {
+            value
+                .get(property)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .ok_or_else(|| ApiError::Internal(format!("the result has no `{property}`")))?;
+    let bytes = BASE64
+        .decode(text.as_bytes())
+        .map_err(|e| ApiError::Internal(format!("the result's `{property}` is not base64: {e}")))?;
+    let mut response = (StatusCode::OK, bytes).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM));
+    Ok(response)
 }
 
 fn verb_of(method: &Method) -> Option<HttpVerb> {
@@ -181,7 +265,15 @@ async fn submit(
         }
     }
     let idempotency_key = idempotency_key(headers)?;
-    let wait = prefer_wait(headers, state.settings.max_wait);
+    let binary = wants_octet_stream(headers)
+        .then(|| binary_property(&definition.result_schema))
+        .flatten();
+    // Bytes can only be sent once the job is done: wait as long as allowed.
+    let wait = if binary.is_some() {
+        Some(state.settings.max_wait)
+    } else {
+        prefer_wait(headers, state.settings.max_wait)
+    };
 
     let job_id = intercomm_core::client::new_job_id();
     let job = Job::queued(
@@ -226,6 +318,9 @@ async fn submit(
     if let Some(wait) = wait
         && let Some(job) = wait_final(state, &job_id, wait).await?
     {
+        if let Some(property) = &binary {
+            return binary_answer(&job, property);
+        }
         let mut response = (StatusCode::OK, axum::Json(job)).into_response();
         response.headers_mut().insert(
             "preference-applied",

@@ -2,13 +2,15 @@
 //!
 //! - [`jobs`]: submit (`POST /v1/jobs/{method}` and each schema's own route), `GET /v1/jobs/{id}`.
 //! - [`rpc`]: `POST /v1/rpc`, synchronous JSON-RPC over HTTP.
-//! - [`events`]: `GET /v1/events`, the subject's job completions as Server-Sent Events.
+//! - [`events`]: `GET /v1/events`, the subject's job completions and user events (SSE).
+//! - [`ws`]: `GET /v1/ws`, the same pushes over a WebSocket, plus `GET_SID` and JSON-RPC.
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
 
 pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod rpc;
+pub mod ws;
 
 use axum::Router;
 use axum::body::Body;
@@ -33,6 +35,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/rpc", post(rpc::handle))
         .route("/v1/events", get(events::stream))
+        .route("/v1/ws", get(ws::upgrade))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(health::metrics))

@@ -35,20 +35,41 @@ pub async fn handle(
     }
     let bytes = read_body(&state, body).await?;
     require_json(&headers)?;
-    let reply = match parse_incoming(&bytes) {
+    Ok(match answer(&state, &headers, &claims, &bytes).await {
+        Some(body) => {
+            let mut response = (StatusCode::OK, body).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+/// The JSON-RPC answer to a body (one response or a batch), or `None` when only notifications
+/// came. Shared by `POST /v1/rpc` and the WebSocket.
+pub async fn answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    claims: &Claims,
+    bytes: &[u8],
+) -> Option<Vec<u8>> {
+    match parse_incoming(bytes) {
         Err(error) => {
             let outcome: Outcome =
                 Err(RpcError::from_code(ErrorCode::ParseError).with_data(error.to_string().into()));
             Some(single(&Id::Null, &outcome))
         }
-        Ok(Incoming::Single(call)) => run(&state, &headers, &claims, call)
+        Ok(Incoming::Single(call)) => run(state, headers, claims, call)
             .await
             .map(|(id, outcome)| single(&id, &outcome)),
         Ok(Incoming::Batch(calls)) => {
             let outcomes = join_all(
                 calls
                     .into_iter()
-                    .map(|call| run(&state, &headers, &claims, call)),
+                    .map(|call| run(state, headers, claims, call)),
             )
             .await;
             let mut out = vec![b'['];
@@ -61,18 +82,7 @@ pub async fn handle(
             out.push(b']');
             (out.len() > 2).then_some(out)
         }
-    };
-    Ok(match reply {
-        Some(body) => {
-            let mut response = (StatusCode::OK, body).into_response();
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            response
-        }
-        None => StatusCode::NO_CONTENT.into_response(),
-    })
+    }
 }
 
 fn single(id: &Id<'_>, outcome: &Outcome) -> Vec<u8> {

@@ -1,0 +1,95 @@
+//! `GET /v1/ws`: a WebSocket per connected client. The token comes in the `Authorization` header
+//! or, for browsers, an `access_token` query parameter.
+//!
+//! Server → client: `{"type":"job","job":{…}}` when one of the subject's jobs is final,
+//! `{"type":"event","event":{…}}` for its user events. Client → server: `{"type":"GET_SID"}` is
+//! answered `{"type":"SID","sid":"…"}`; a JSON-RPC request or batch is answered like
+//! `POST /v1/rpc`; anything else gets `{"type":"error","message":"…"}`.
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::events::{Pushed, pushes_for};
+use crate::auth::Claims;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// `?access_token=` for clients that cannot set headers.
+#[derive(Debug, Deserialize)]
+pub struct TokenQuery {
+    access_token: Option<String>,
+}
+
+/// Authenticate, then upgrade.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let claims = match (
+        &query.access_token,
+        headers.contains_key(axum::http::header::AUTHORIZATION),
+    ) {
+        (Some(token), false) => state.auth.verify_token(token)?,
+        _ => super::authenticate(&state, &headers)?,
+    };
+    Ok(upgrade
+        .max_message_size(state.settings.body_limit)
+        .on_upgrade(move |socket| session(state, claims, socket)))
+}
+
+async fn session(state: AppState, claims: Claims, socket: WebSocket) {
+    let sid = uuid::Uuid::new_v4().to_string();
+    tracing::debug!(%sid, subject = %claims.sub, "websocket connected");
+    let (mut outgoing, mut incoming) = socket.split();
+    let pushes = pushes_for(&state, claims.sub.clone());
+    tokio::pin!(pushes);
+    loop {
+        let reply = tokio::select! {
+            pushed = pushes.next() => match pushed {
+                Some(Pushed::Job(job)) => json!({"type": "job", "job": job}).to_string(),
+                Some(Pushed::User(user)) => json!({"type": "event", "event": *user.event}).to_string(),
+                None => break,
+            },
+            message = incoming.next() => match message {
+                Some(Ok(Message::Text(text))) => match answer(&state, &claims, &sid, text.as_bytes()).await {
+                    Some(reply) => reply,
+                    None => continue,
+                },
+                Some(Ok(Message::Binary(bytes))) => match answer(&state, &claims, &sid, &bytes).await {
+                    Some(reply) => reply,
+                    None => continue,
+                },
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => continue,
+            },
+        };
+        if outgoing.send(Message::Text(reply.into())).await.is_err() {
+            break;
+        }
+    }
+    tracing::debug!(%sid, "websocket closed");
+}
+
+/// The answer to one client message, if it needs one.
+async fn answer(state: &AppState, claims: &Claims, sid: &str, bytes: &[u8]) -> Option<String> {
+    let value: Option<serde_json::Value> = serde_json::from_slice(bytes).ok();
+    if let Some(kind) = value
+        .as_ref()
+        .and_then(|v| v.get("type"))
+        .and_then(|t| t.as_str())
+    {
+        return Some(match kind {
+            "GET_SID" => json!({"type": "SID", "sid": sid}).to_string(),
+            other => json!({"type": "error", "message": format!("unknown message type `{other}`; send GET_SID or a JSON-RPC request")}).to_string(),
+        });
+    }
+    let reply = super::rpc::answer(state, &HeaderMap::new(), claims, bytes).await?;
+    Some(String::from_utf8_lossy(&reply).into_owned())
+}
