@@ -32,6 +32,9 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Call a method straight over the broker and print the result.
     Call(CallArgs),
+    /// Run the whole system in one process: the gateway and every worker, against the local
+    /// RabbitMQ, with a development token printed to try it.
+    Up(UpArgs),
     /// Run the REST gateway.
     Gateway(GatewayArgs),
     /// Print a development bearer token (HS256, signed with INTERCOMM_JWT_SECRET).
@@ -52,6 +55,20 @@ pub struct GatewayArgs {
     /// The job definitions directory (default `INTERCOMM_SCHEMAS` or `schemas`).
     #[arg(long)]
     pub schemas: Option<std::path::PathBuf>,
+}
+
+/// `intercomm up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Address to listen on (default `INTERCOMM_LISTEN` or 127.0.0.1:8080).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// The job definitions directory (default `INTERCOMM_SCHEMAS` or `schemas`).
+    #[arg(long)]
+    pub schemas: Option<std::path::PathBuf>,
+    /// The user the printed development token speaks for.
+    #[arg(long, default_value = "alice")]
+    pub user: String,
 }
 
 /// `intercomm token`.

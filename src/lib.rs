@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - [`cli`]: the clap definitions of every command and flag.
-//! - [`commands`]: one module per command (`worker`, `call`, `gateway`, `token`, `routes`).
+//! - [`commands`]: one module per command (`up`, `worker`, `call`, `gateway`, `token`, `routes`).
 //! - [`bench`]: `intercomm bench rpc`, raw lapin against intercomm on the same broker.
 
 pub mod bench;
@@ -19,6 +19,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Worker(args) => commands::worker::run(args).await,
         Command::Call(args) => return commands::call::run(args).await,
         Command::Gateway(args) => commands::gateway::run(args).await,
+        Command::Up(args) => commands::up::run(args).await,
         Command::Token(args) => commands::token::run(&args),
         Command::Routes(args) => commands::routes::run(args),
         Command::Bench(BenchCommand::Rpc(args)) => bench::run(args).await,

@@ -12,6 +12,7 @@ mod delivery_limit;
 mod gateway;
 mod recovery;
 mod roundtrip;
+mod seed;
 mod shutdown;
 mod topology;
 mod worker_errors;

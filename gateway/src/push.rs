@@ -64,30 +64,86 @@ impl PushHub {
     }
 }
 
-/// Consume user events into `hub` until `stop`, reconnecting with backoff.
-pub async fn consume_user_events(
+/// The running consumer of user events.
+#[derive(Debug)]
+pub struct UserEventsConsumer {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl UserEventsConsumer {
+    /// Declare and bind the events queue and start consuming into `hub`; returns once the queue
+    /// is bound, so no event published after this is missed. Reconnects with backoff afterwards.
+    ///
+    /// # Errors
+    /// When the broker cannot be reached or refuses the queue.
+    pub async fn start(
+        connector: Connector,
+        instance: &str,
+        hub: PushHub,
+    ) -> Result<Self, intercomm_core::Error> {
+        let queue = format!("rpc_events_{instance}");
+        let connection = connector.connect().await?;
+        let deliveries = match bind(&connection, &queue).await {
+            Ok(deliveries) => deliveries,
+            Err(error) => {
+                let _ = connection.close(200, "setup failed".into()).await;
+                return Err(error);
+            }
+        };
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(supervise(
+            connector,
+            queue,
+            hub,
+            stop.clone(),
+            Some((connection, deliveries)),
+        ));
+        Ok(Self { stop, task })
+    }
+
+    /// Stop consuming, delete the queue, close the connection.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+async fn supervise(
     connector: Connector,
-    instance: String,
+    queue: String,
     hub: PushHub,
     stop: CancellationToken,
+    mut first: Option<(lapin::Connection, Bound)>,
 ) {
-    let queue = format!("rpc_events_{instance}");
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
-        let Some(connection) = connector.connect_until(stop.cancelled()).await else {
-            return;
+        let (connection, bound) = match first.take() {
+            Some(ready) => ready,
+            None => {
+                let Some(connection) = connector.connect_until(stop.cancelled()).await else {
+                    return;
+                };
+                match bind(&connection, &queue).await {
+                    Ok(bound) => (connection, bound),
+                    Err(error) => {
+                        tracing::warn!(%queue, %error, "user events queue set-up failed; retrying");
+                        let _ = connection.close(200, "retrying".into()).await;
+                        tokio::select! {
+                            () = tokio::time::sleep(backoff.next_delay()) => {}
+                            () = stop.cancelled() => return,
+                        }
+                        continue;
+                    }
+                }
+            }
         };
-        match consume(&connection, &queue, &hub, &stop).await {
-            Ok(true) => {
-                let _ = connection.close(200, "gateway stopped".into()).await;
-                return;
-            }
-            Ok(false) => {
-                backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-                tracing::warn!(%queue, "user events connection lost; reconnecting");
-            }
-            Err(error) => tracing::warn!(%queue, %error, "user events consumer failed; retrying"),
+        backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        if consume(bound, &queue, &hub, &stop).await {
+            let _ = connection.close(200, "gateway stopped".into()).await;
+            return;
         }
+        tracing::warn!(%queue, "user events connection lost; reconnecting");
         let _ = connection.close(200, "reconnecting".into()).await;
         tokio::select! {
             () = tokio::time::sleep(backoff.next_delay()) => {}
@@ -96,13 +152,13 @@ pub async fn consume_user_events(
     }
 }
 
-/// True when stopped, false when the connection was lost.
-async fn consume(
-    connection: &lapin::Connection,
-    queue: &str,
-    hub: &PushHub,
-    stop: &CancellationToken,
-) -> Result<bool, intercomm_core::Error> {
+/// A bound queue's channel and consumer.
+struct Bound {
+    channel: lapin::Channel,
+    deliveries: lapin::Consumer,
+}
+
+async fn bind(connection: &lapin::Connection, queue: &str) -> Result<Bound, intercomm_core::Error> {
     let channel = connection.create_channel().await?;
     declare_exchanges(&channel).await?;
     let mut arguments = FieldTable::default();
@@ -122,7 +178,7 @@ async fn consume(
             FieldTable::default(),
         )
         .await?;
-    let mut deliveries = channel
+    let deliveries = channel
         .basic_consume(
             queue.into(),
             "".into(),
@@ -133,16 +189,28 @@ async fn consume(
             FieldTable::default(),
         )
         .await?;
+    Ok(Bound {
+        channel,
+        deliveries,
+    })
+}
+
+/// True when stopped, false when the connection was lost.
+async fn consume(bound: Bound, queue: &str, hub: &PushHub, stop: &CancellationToken) -> bool {
+    let Bound {
+        channel,
+        mut deliveries,
+    } = bound;
     loop {
         tokio::select! {
             () = stop.cancelled() => {
                 let _ = channel
                     .queue_delete(queue.into(), lapin::options::QueueDeleteOptions::default())
                     .await;
-                return Ok(true);
+                return true;
             }
             delivery = deliveries.next() => {
-                let Some(Ok(delivery)) = delivery else { return Ok(false) };
+                let Some(Ok(delivery)) = delivery else { return false };
                 let Some(user) = user_of_routing_key(delivery.routing_key.as_str()) else { continue };
                 match serde_json::from_slice::<serde_json::Value>(&delivery.data) {
                     Ok(event) => hub.push(UserEvent { user: user.to_owned(), event: Arc::new(event) }),

@@ -12,8 +12,8 @@ use crate::jobs::{DEFAULT_MAX_JOBS, DEFAULT_RETENTION};
 
 /// Where the gateway listens by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-/// The largest request body by default (1 MiB).
-pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// The largest request body by default (2 MiB: a 1 MiB buffer is 1.4 MiB as base64 JSON).
+pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// A job's deadline when its schema names none.
 pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest `Prefer: wait` / `?wait=` honoured.
@@ -27,7 +27,7 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// |---|---|---|
 /// | `listen` | `INTERCOMM_LISTEN` | `127.0.0.1:8080` |
 /// | `schemas_dir` | `INTERCOMM_SCHEMAS` | `schemas` |
-/// | `body_limit` | `INTERCOMM_BODY_LIMIT` (bytes) | 1 MiB |
+/// | `body_limit` | `INTERCOMM_BODY_LIMIT` (bytes) | 2 MiB |
 /// | `max_jobs` | `INTERCOMM_MAX_JOBS` | 100 000 |
 /// | `retention` | `INTERCOMM_JOB_RETENTION` | `1h` |
 /// | `job_timeout` | `INTERCOMM_JOB_TIMEOUT` | `30s` (a schema's `timeout_ms` wins) |

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use crate::auth::Authenticator;
 use crate::jobs::{Completion, JobStore, MemoryJobStore};
 use crate::metrics::Metrics;
-use crate::push::consume_user_events;
+use crate::push::UserEventsConsumer;
 use crate::routes::app;
 use crate::settings::GatewaySettings;
 use crate::state::{AppState, Routes};
@@ -25,7 +25,7 @@ pub struct Application {
     state: AppState,
     client: RpcClient,
     connection_name: String,
-    instance: String,
+    events: UserEventsConsumer,
 }
 
 impl Application {
@@ -65,6 +65,10 @@ impl Application {
             .unwrap_or_else(|| format!("gateway_{}", uuid::Uuid::new_v4().simple()));
         let (client, connection_name) =
             connect_client(&settings, &instance, Arc::clone(&store), metrics.clone()).await?;
+        let events_connector = Connector::new(
+            settings.core.amqp_url.clone(),
+            format!("intercomm-gateway-events-{instance}"),
+        );
         let state = AppState::new(
             routes,
             Arc::new(client.clone()),
@@ -73,12 +77,15 @@ impl Application {
             metrics,
             settings,
         );
+        let events = UserEventsConsumer::start(events_connector, &instance, state.push.clone())
+            .await
+            .context("consuming user events")?;
         Ok(Self {
             listener,
             state,
             client,
             connection_name,
-            instance,
+            events,
         })
     }
 
@@ -113,21 +120,12 @@ impl Application {
             listener,
             state,
             client,
-            instance,
+            events,
             ..
         } = self;
         let grace = state.settings.core.grace_period;
         let reloads = tokio::spawn(reload_on_sighup(state.clone()));
-        let stop_events = tokio_util::sync::CancellationToken::new();
-        let events = tokio::spawn(consume_user_events(
-            Connector::new(
-                state.settings.core.amqp_url.clone(),
-                format!("intercomm-gateway-events-{instance}"),
-            ),
-            instance,
-            state.push.clone(),
-            stop_events.clone(),
-        ));
+
         let stopping = state.clone();
         let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
         let signal = async move {
@@ -154,8 +152,7 @@ impl Application {
         };
         let result = bounded.await;
         reloads.abort();
-        stop_events.cancel();
-        let _ = events.await;
+        events.stop().await;
         client.close().await;
         result.context("serving HTTP")
     }

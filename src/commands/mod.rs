@@ -4,4 +4,5 @@ pub mod call;
 pub mod gateway;
 pub mod routes;
 pub mod token;
+pub mod up;
 pub mod worker;

@@ -21,7 +21,7 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub enum Pushed {
     /// One of its jobs reached a final state.
-    Job(Job),
+    Job(Box<Job>),
     /// A user event for it.
     User(UserEvent),
 }
@@ -36,7 +36,7 @@ pub fn pushes_for(
     let jobs = BroadcastStream::new(state.store.completions()).filter_map(move |job| {
         job.ok()
             .filter(|job| job.owner == jobs_subject)
-            .map(Pushed::Job)
+            .map(|job| Pushed::Job(Box::new(job)))
     });
     let users = BroadcastStream::new(state.push.subscribe()).filter_map(move |event| {
         event

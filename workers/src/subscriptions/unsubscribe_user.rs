@@ -1,0 +1,28 @@
+//! `unsubscribe_user`: make a user stop following a topic (idempotent).
+
+use intercomm_core::{Context, RpcError};
+
+use super::{Subscription, SubscriptionState};
+use crate::Services;
+use crate::access::ensure_acting_for;
+
+/// Unsubscribe `user_id` from `topic`; unsubscribing when not subscribed changes nothing.
+///
+/// # Errors
+/// -32005 when the verified subject is not `user_id`; -32603 when storage fails.
+pub async fn unsubscribe_user(
+    services: Services,
+    context: Context,
+    params: Subscription,
+) -> Result<SubscriptionState, RpcError> {
+    ensure_acting_for(&context, params.user_id.as_str(), "/user_id")?;
+    services
+        .store
+        .unsubscribe(params.user_id.as_str(), params.topic.as_str())
+        .await?;
+    Ok(SubscriptionState {
+        user_id: params.user_id.into_string(),
+        topic: params.topic.into_string(),
+        subscribed: false,
+    })
+}
