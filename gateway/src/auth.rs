@@ -120,9 +120,10 @@ impl AuthSettings {
     /// `INTERCOMM_JWT_PUBLIC_KEY_FILE` is set, the file it names is read here.
     ///
     /// # Errors
-    /// [`AuthConfigError`] naming the variable whose value cannot be used: nothing configured, an
-    /// unknown algorithm or leeway, a public key without an algorithm (or the reverse), or an
-    /// unreadable key file. The key itself is parsed by [`Authenticator::new`].
+    /// [`AuthConfigError`] naming the variable whose value cannot be used: an unknown algorithm
+    /// or leeway, a public key without an algorithm (or the reverse), or an unreadable key file.
+    /// Having no key at all is refused later, by [`Authenticator::new`] (so `intercomm up` can
+    /// supply a development secret); the key itself is parsed there too.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, AuthConfigError> {
         let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
         let algorithm = get(ENV_ALGORITHM)
@@ -153,12 +154,22 @@ impl AuthSettings {
             audience: get(ENV_AUDIENCE).map(|value| value.trim().to_owned()),
             leeway_secs,
         };
-        settings.check()?;
+        settings.check_shape()?;
         Ok(settings)
     }
 
-    /// Checks what can be checked without parsing the key; returns the public key's algorithm.
+    /// Checks what can be checked without parsing the key, including that some key is
+    /// configured; returns the public key's algorithm.
     fn check(&self) -> Result<Option<Algorithm>, AuthConfigError> {
+        let asymmetric = self.check_shape()?;
+        if self.hs256_secret.is_none() && asymmetric.is_none() {
+            return Err(AuthConfigError::NothingConfigured);
+        }
+        Ok(asymmetric)
+    }
+
+    /// [`AuthSettings::check`] without requiring a key.
+    fn check_shape(&self) -> Result<Option<Algorithm>, AuthConfigError> {
         if self
             .hs256_secret
             .as_ref()
@@ -179,9 +190,6 @@ impl AuthSettings {
             (None, None | Some(Algorithm::HS256)) => None,
             (None, Some(algorithm)) => return Err(AuthConfigError::AlgorithmWithoutKey(algorithm)),
         };
-        if self.hs256_secret.is_none() && asymmetric.is_none() {
-            return Err(AuthConfigError::NothingConfigured);
-        }
         Ok(asymmetric)
     }
 }
@@ -1142,14 +1150,20 @@ Tr6aTg1EOeCMUZn78iESQJxkorkPyW10
     /// a bad leeway.
     #[test]
     fn from_lookup_refuses_unusable_settings() {
-        let nothing = AuthSettings::from_lookup(|_| None);
+        let nothing = AuthSettings::from_lookup(|_| None).expect("no key is refused later");
         assert!(
-            matches!(nothing, Err(AuthConfigError::NothingConfigured)),
+            matches!(
+                Authenticator::new(&nothing),
+                Err(AuthConfigError::NothingConfigured)
+            ),
             "{nothing:?}"
         );
-        let blank = AuthSettings::from_lookup(lookup(&[(ENV_SECRET, "")]));
+        let blank = AuthSettings::from_lookup(lookup(&[(ENV_SECRET, "")])).expect("blank is unset");
         assert!(
-            matches!(blank, Err(AuthConfigError::NothingConfigured)),
+            matches!(
+                Authenticator::new(&blank),
+                Err(AuthConfigError::NothingConfigured)
+            ),
             "{blank:?}"
         );
 
