@@ -13,6 +13,7 @@
 //! - [`error`]: [`ApiError`] and its mapping to problem+json.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`openapi`]: the OpenAPI 3.1 document generated from `schemas/`.
+//! - [`ratelimit`]: the per-subject rate limit (429).
 //! - [`push`]: user events from `inter_comm.events`, fanned out to connected users.
 
 pub mod auth;
@@ -21,6 +22,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod push;
+pub mod ratelimit;
 pub mod routes;
 pub mod settings;
 pub mod startup;

@@ -34,6 +34,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// | `max_wait` | `INTERCOMM_MAX_WAIT` | `60s` |
 /// | `request_timeout` | `INTERCOMM_REQUEST_TIMEOUT` | `120s` |
 /// | `instance_id` | `INTERCOMM_INSTANCE_ID` | random (callback queue `rpc_callback_<id>`) |
+/// | `rate_per_second` | `INTERCOMM_RATE_LIMIT` | 200 requests/s per subject (0: off) |
+/// | `rate_burst` | `INTERCOMM_RATE_BURST` | 400 |
 ///
 /// plus the broker settings of [`Settings`] and the token settings of [`AuthSettings`].
 #[derive(Clone, Debug)]
@@ -60,6 +62,10 @@ pub struct GatewaySettings {
     pub request_timeout: Duration,
     /// A stable instance id (names the callback queue); random when `None`.
     pub instance_id: Option<String>,
+    /// Requests per second per subject (0: no limit).
+    pub rate_per_second: u32,
+    /// Burst per subject.
+    pub rate_burst: u32,
 }
 
 impl GatewaySettings {
@@ -80,6 +86,8 @@ impl GatewaySettings {
             max_wait: DEFAULT_MAX_WAIT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             instance_id: None,
+            rate_per_second: crate::ratelimit::DEFAULT_PER_SECOND,
+            rate_burst: crate::ratelimit::DEFAULT_BURST,
         }
     }
 
@@ -121,6 +129,16 @@ impl GatewaySettings {
             settings.request_timeout = parse_duration("INTERCOMM_REQUEST_TIMEOUT", &value)?;
         }
         settings.instance_id = lookup("INTERCOMM_INSTANCE_ID").filter(|id| !id.is_empty());
+        if let Some(value) = lookup("INTERCOMM_RATE_LIMIT") {
+            settings.rate_per_second = value
+                .parse()
+                .map_err(|e| anyhow::anyhow!("INTERCOMM_RATE_LIMIT=`{value}`: {e}"))?;
+        }
+        if let Some(value) = lookup("INTERCOMM_RATE_BURST") {
+            settings.rate_burst = value
+                .parse()
+                .map_err(|e| anyhow::anyhow!("INTERCOMM_RATE_BURST=`{value}`: {e}"))?;
+        }
         Ok(settings)
     }
 }

@@ -16,6 +16,7 @@ use crate::jobs::JobStore;
 use crate::metrics::Metrics;
 use crate::openapi::{ApiInfo, document};
 use crate::push::PushHub;
+use crate::ratelimit::SubjectLimiter;
 use crate::settings::GatewaySettings;
 
 /// What the gateway needs from the broker side (RpcClient in production, a fake in unit tests
@@ -173,6 +174,8 @@ pub struct Inner {
     pub metrics: Metrics,
     /// User events for connected users.
     pub push: PushHub,
+    /// The per-subject rate limit.
+    pub limiter: SubjectLimiter,
     /// Settings.
     pub settings: GatewaySettings,
     shutting_down: AtomicBool,
@@ -212,6 +215,7 @@ impl AppState {
             auth,
             metrics,
             push: PushHub::new(),
+            limiter: SubjectLimiter::new(settings.rate_per_second, settings.rate_burst),
             settings,
             shutting_down: AtomicBool::new(false),
         }))

@@ -163,6 +163,10 @@ fn write_schemas(dir: &PathBuf) {
 }
 
 fn test_app(body_limit: usize) -> TestApp {
+    test_app_with(body_limit, 0)
+}
+
+fn test_app_with(body_limit: usize, rate_per_second: u32) -> TestApp {
     let dir =
         std::env::temp_dir().join(format!("intercomm-http-{}", uuid::Uuid::new_v4().simple()));
     write_schemas(&dir);
@@ -174,6 +178,8 @@ fn test_app(body_limit: usize) -> TestApp {
     settings.schemas_dir = dir.clone();
     settings.body_limit = body_limit;
     settings.max_wait = Duration::from_secs(5);
+    settings.rate_per_second = rate_per_second;
+    settings.rate_burst = rate_per_second * 2;
     let routes = Routes::new(SchemaSet::load_dir(&dir).expect("schemas load")).expect("routes");
     let publisher = Arc::new(FakePublisher {
         mode: Mutex::new(Mode::Accept),
@@ -642,4 +648,21 @@ async fn reload_adds_routes_and_refuses_broken_files() {
         .post("/v1/jobs/late_method", Some("u1"), json!({}))
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "the old routes keep serving");
+}
+
+/// Over the per-subject rate limit is 429 problem+json with Retry-After; other subjects are
+/// not affected.
+#[tokio::test]
+async fn over_the_rate_limit_is_429() {
+    let app = test_app_with(1024 * 1024, 1);
+    for _ in 0..2 {
+        let (status, _, _) = app.post("/v1/jobs/echo", Some("greedy"), json!({})).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    let (status, headers, body) = app.post("/v1/jobs/echo", Some("greedy"), json!({})).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(is_problem(&headers));
+    assert!(headers.contains_key(header::RETRY_AFTER));
+    let (status, _, _) = app.post("/v1/jobs/echo", Some("polite"), json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
 }

@@ -90,15 +90,18 @@ async fn as_problem(response: Response) -> Response {
     Response::from_parts(parts, Body::from(problem.to_string()))
 }
 
-/// Verify the bearer token of a request.
+/// Verify the bearer token of a request and count it against the subject's rate limit.
 ///
 /// # Errors
-/// [`ApiError::Unauthorized`] when it is missing or invalid.
+/// [`ApiError::Unauthorized`] when it is missing or invalid; [`ApiError::RateLimited`] when
+/// the subject is over its limit.
 pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
     let value = headers
         .get(header::AUTHORIZATION)
         .map(|value| value.to_str().unwrap_or(""));
-    Ok(state.auth.verify_header(value)?)
+    let claims = state.auth.verify_header(value)?;
+    state.limiter.check(&claims.sub)?;
+    Ok(claims)
 }
 
 /// Read a JSON body: `application/json` (415 otherwise), at most the limit (413), valid JSON

@@ -36,7 +36,11 @@ pub async fn upgrade(
         &query.access_token,
         headers.contains_key(axum::http::header::AUTHORIZATION),
     ) {
-        (Some(token), false) => state.auth.verify_token(token)?,
+        (Some(token), false) => {
+            let claims = state.auth.verify_token(token)?;
+            state.limiter.check(&claims.sub)?;
+            claims
+        }
         _ => super::authenticate(&state, &headers)?,
     };
     Ok(upgrade
