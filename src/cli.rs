@@ -41,9 +41,36 @@ pub enum Command {
     Token(TokenArgs),
     /// List or check the job definitions in `schemas/`.
     Routes(RoutesArgs),
+    /// Inspect and replay dead-lettered jobs.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
     /// Measure throughput and latency against the broker.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// `intercomm dlq …`.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List the dead letters of a worker (nothing is removed).
+    List {
+        /// The worker (`rpc_queue_<worker>.dlq`).
+        worker: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-submit dead letters to their method (all, or those with the given message ids).
+    Replay {
+        /// The worker (`rpc_queue_<worker>.dlq`).
+        worker: String,
+        /// Only these message ids (repeatable).
+        #[arg(long = "id")]
+        ids: Vec<String>,
+        /// The replayed jobs' new deadline, from now.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
 }
 
 /// `intercomm gateway`.

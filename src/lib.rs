@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - [`cli`]: the clap definitions of every command and flag.
-//! - [`commands`]: one module per command (`up`, `worker`, `call`, `gateway`, `token`, `routes`).
+//! - [`commands`]: one module per command (`up`, `worker`, `call`, `gateway`, `token`, `routes`, `dlq`).
 //! - [`bench`]: `intercomm bench rpc`, raw lapin against intercomm on the same broker.
 
 pub mod bench;
@@ -22,6 +22,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Up(args) => commands::up::run(args).await,
         Command::Token(args) => commands::token::run(&args),
         Command::Routes(args) => commands::routes::run(args),
+        Command::Dlq(command) => commands::dlq::run(command).await,
         Command::Bench(BenchCommand::Rpc(args)) => bench::run(args).await,
     };
     match result {

@@ -8,6 +8,7 @@
 //! - [`topology`]: exchange and queue names, idempotent declarations, mismatch explanations.
 //! - [`config`]: settings with defaults and `INTERCOMM_*` overrides.
 //! - [`connection`]: named connections and reconnect backoff.
+//! - [`dlq`]: listing and replaying dead letters (for operators).
 //! - [`client`]: [`RpcClient`] — `call`, `submit`, `notify` with confirms and mandatory publishes.
 //! - `pending` (private): the client's book of outstanding correlation ids.
 //! - [`handler`]: [`Context`] and typed handlers.
@@ -20,6 +21,7 @@
 pub mod client;
 pub mod config;
 pub mod connection;
+pub mod dlq;
 pub mod envelope;
 pub mod error;
 pub mod events;

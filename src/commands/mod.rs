@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod call;
+pub mod dlq;
 pub mod gateway;
 pub mod routes;
 pub mod token;
