@@ -364,6 +364,32 @@ async fn broker_side_close_loses_no_accepted_job() {
             (accepted, refused)
         })
     };
+    // Watch /readyz through the outage: it must go false, then true again.
+    let readiness = {
+        let http = gateway.http().clone();
+        let url = format!("{}/readyz", gateway.url);
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let started = std::time::Instant::now();
+            while started.elapsed() < Duration::from_secs(20) {
+                let status = http
+                    .get(&url)
+                    .send()
+                    .await
+                    .expect("answer")
+                    .status()
+                    .as_u16();
+                if seen.last() != Some(&status) {
+                    seen.push(status);
+                }
+                if seen.len() >= 3 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            seen
+        })
+    };
     tokio::time::sleep(Duration::from_millis(300)).await;
     close_connection_from_broker(&gateway.connection_name).await;
     let (accepted, refused) = within(60, "the load to finish", load)
@@ -394,6 +420,14 @@ async fn broker_side_close_loses_no_accepted_job() {
     })
     .await;
     assert!(ready);
+    let seen = within(30, "the readiness watcher", readiness)
+        .await
+        .expect("watcher");
+    assert_eq!(
+        seen,
+        vec![200, 503, 200],
+        "/readyz went false during the outage and back to true"
+    );
     eprintln!(
         "accepted {}, refused {refused} during the outage",
         accepted.len()

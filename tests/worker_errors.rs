@@ -347,3 +347,55 @@ async fn batches_are_answered_as_batches() {
     );
     caller.close().await;
 }
+
+/// Malformed bodies straight into the queue — random bytes, invalid UTF-8, 10 000 levels of
+/// nesting, 10 MiB of garbage — are each answered (-32700, or -32600 for the nested arrays,
+/// which are JSON but no request) and dead-lettered, and the worker keeps serving.
+#[tokio::test]
+async fn malformed_bodies_are_answered_and_the_worker_stays_up() {
+    let name = unique("we");
+    let _worker = spawn_worker(lookup_worker(&name)).await;
+    let mut caller = RawCaller::new().await;
+    let random: Vec<u8> = (0..512u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let invalid_utf8 = b"{\"jsonrpc\":\"2.0\",\"method\":\"\xff\xfe\",\"id\":1}".to_vec();
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes();
+    let huge = vec![b'x'; 10 * 1024 * 1024];
+    let bodies = [random, invalid_utf8, deep, huge];
+    for (index, body) in bodies.iter().enumerate() {
+        caller
+            .publish(&name, body, caller.properties(&format!("bad-{index}")))
+            .await;
+    }
+    let mut answered = std::collections::HashSet::new();
+    for _ in 0..bodies.len() {
+        let (correlation_id, reply) = caller.next_reply().await;
+        let error = if reply.is_array() {
+            &reply[0]["error"]
+        } else {
+            &reply["error"]
+        };
+        let expected = if correlation_id == "bad-2" {
+            -32600
+        } else {
+            -32700
+        };
+        assert_eq!(error["code"], expected, "{correlation_id}: {reply}");
+        answered.insert(correlation_id);
+    }
+    assert_eq!(answered.len(), bodies.len());
+    caller.dead_letters(&name, bodies.len()).await;
+    let client = client().await;
+    let fine: serde_json::Value = client
+        .call(
+            &format!("{name}.lookup"),
+            &json!({"message_id": "still-here"}),
+            &CallOptions::default(),
+        )
+        .await
+        .expect("the worker is still up");
+    assert_eq!(fine["message_id"], "still-here");
+    client.close().await;
+    caller.close().await;
+}

@@ -629,6 +629,15 @@ async fn answer(shared: &Shared, job: &DeliveredJob, body: &[u8]) -> (Option<Vec
             (reply, settle)
         }
         Incoming::Batch(calls) => {
+            // A batch with nothing but invalid elements could not be parsed as work at all.
+            let settle = if calls
+                .iter()
+                .all(|call| matches!(call, Call::Invalid { .. }))
+            {
+                Settle::DeadLetter
+            } else {
+                Settle::Ack
+            };
             let outcomes =
                 join_all(calls.into_iter().map(|call| run_call(shared, job, call))).await;
             let mut out = Vec::with_capacity(128 * outcomes.len());
@@ -641,7 +650,7 @@ async fn answer(shared: &Shared, job: &DeliveredJob, body: &[u8]) -> (Option<Vec
             }
             out.push(b']');
             let reply = (out.len() > 2).then_some(out);
-            (reply, Settle::Ack)
+            (reply, settle)
         }
     }
 }
