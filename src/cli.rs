@@ -151,6 +151,10 @@ pub struct WorkerArgs {
     /// List the workers this binary has and exit.
     #[arg(long)]
     pub list: bool,
+    /// Serve this process's Prometheus metrics at `http://ADDR/metrics` (default
+    /// `INTERCOMM_METRICS_LISTEN`; off when neither is set).
+    #[arg(long)]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// `intercomm call`.

@@ -275,13 +275,18 @@ impl RawCaller {
         );
     }
 
-    /// The next reply: (correlation id, parsed body).
-    pub async fn next_reply(&mut self) -> (String, serde_json::Value) {
+    /// The next reply as delivered (properties included).
+    pub async fn next_delivery(&mut self) -> lapin::message::Delivery {
         use futures_util::StreamExt;
-        let delivery = within(10, "a reply from the worker", self.replies.next())
+        within(10, "a reply from the worker", self.replies.next())
             .await
             .expect("reply consumer open")
-            .expect("reply delivery");
+            .expect("reply delivery")
+    }
+
+    /// The next reply: (correlation id, parsed body).
+    pub async fn next_reply(&mut self) -> (String, serde_json::Value) {
+        let delivery = self.next_delivery().await;
         let correlation_id = delivery
             .properties
             .correlation_id()

@@ -399,3 +399,43 @@ async fn malformed_bodies_are_answered_and_the_worker_stays_up() {
     client.close().await;
     caller.close().await;
 }
+
+/// The reply continues the job's trace: same trace id, a new span id, in `traceparent`.
+#[tokio::test]
+async fn replies_carry_the_jobs_trace() {
+    let name = unique("we");
+    let _worker = spawn_worker(lookup_worker(&name)).await;
+    let mut caller = RawCaller::new().await;
+    let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut headers = FieldTable::default();
+    headers.insert(
+        "traceparent".into(),
+        AMQPValue::LongString(LongString::from(parent)),
+    );
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","method":"{name}.lookup","params":{{"message_id":"t"}},"id":1}}"#
+    );
+    caller
+        .publish(
+            &name,
+            body.as_bytes(),
+            caller.properties("c-trace").with_headers(headers),
+        )
+        .await;
+    let delivery = caller.next_delivery().await;
+    let headers = delivery
+        .properties
+        .headers()
+        .as_ref()
+        .expect("reply headers");
+    let Some(AMQPValue::LongString(traceparent)) = headers.inner().get("traceparent") else {
+        panic!("the reply has no traceparent: {headers:?}");
+    };
+    let traceparent = String::from_utf8_lossy(traceparent.as_bytes()).into_owned();
+    assert!(
+        traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "{traceparent}"
+    );
+    assert_ne!(traceparent, parent, "the worker answers under its own span");
+    caller.close().await;
+}

@@ -88,13 +88,21 @@ impl JobEnvelope {
     }
 }
 
-/// The properties of a reply carrying `correlation_id`.
+/// The properties of a reply carrying `correlation_id` (and the trace it continues).
 #[must_use]
-pub fn reply_properties(correlation_id: &str) -> BasicProperties {
-    BasicProperties::default()
+pub fn reply_properties(correlation_id: &str, traceparent: Option<&str>) -> BasicProperties {
+    let properties = BasicProperties::default()
         .with_content_type(CONTENT_TYPE_JSON.into())
         .with_delivery_mode(PERSISTENT)
-        .with_correlation_id(correlation_id.into())
+        .with_correlation_id(correlation_id.into());
+    match traceparent {
+        Some(traceparent) => {
+            let mut headers = FieldTable::default();
+            headers.insert(HEADER_TRACEPARENT.into(), long_string(traceparent));
+            properties.with_headers(headers)
+        }
+        None => properties,
+    }
 }
 
 /// What a worker reads off a delivered job.

@@ -12,6 +12,7 @@
 //! - [`client`]: [`RpcClient`] — `call`, `submit`, `notify` with confirms and mandatory publishes.
 //! - `pending` (private): the client's book of outstanding correlation ids.
 //! - [`handler`]: [`Context`] and typed handlers.
+//! - [`metrics`]: a worker process's Prometheus metrics.
 //! - [`worker`]: [`Worker`] — consume, dispatch, reply, ack; recovery and graceful shutdown.
 //! - [`schema`]: job definitions (`schemas/<method>.json`): loading, checking, params validation.
 //! - [`shutdown`]: Ctrl-C / SIGTERM.
@@ -26,6 +27,7 @@ pub mod envelope;
 pub mod error;
 pub mod events;
 pub mod handler;
+pub mod metrics;
 mod pending;
 pub mod protocol;
 pub mod schema;

@@ -36,9 +36,11 @@ use crate::connection::{Backoff, Connector};
 use crate::envelope::{CONTENT_TYPE_JSON, DeliveredJob, reply_properties};
 use crate::error::{Error, Result};
 use crate::handler::{Context, Handler, TypedHandler};
+use crate::metrics::WorkerMetrics;
 use crate::protocol::{
     Call, ErrorCode, Id, Incoming, Outcome, RpcError, parse_incoming, write_response,
 };
+use crate::telemetry::TraceContext;
 use crate::topology::{
     QueueType, WorkerQueueSpec, declare_worker_queue, validate_method_name, validate_worker_name,
     worker_queue,
@@ -105,6 +107,7 @@ pub struct Worker {
     delivery_limit: u32,
     grace_period: Duration,
     stats: Arc<WorkerStats>,
+    metrics: WorkerMetrics,
     state: watch::Sender<WorkerState>,
 }
 
@@ -132,6 +135,7 @@ impl Worker {
             delivery_limit: settings.delivery_limit,
             grace_period: settings.grace_period,
             stats: Arc::default(),
+            metrics: WorkerMetrics::default(),
             state: watch::Sender::new(WorkerState::Connecting),
         }
     }
@@ -214,6 +218,12 @@ impl Worker {
         Arc::clone(&self.stats)
     }
 
+    /// Prometheus metrics of this worker (render them wherever the process serves `/metrics`).
+    #[must_use]
+    pub fn metrics(&self) -> WorkerMetrics {
+        self.metrics.clone()
+    }
+
     /// Watch the worker's state (e.g. wait for [`WorkerState::Ready`] before publishing).
     #[must_use]
     pub fn state(&self) -> watch::Receiver<WorkerState> {
@@ -251,6 +261,7 @@ struct Shared {
     queue_type: QueueType,
     delivery_limit: u32,
     stats: Arc<WorkerStats>,
+    metrics: WorkerMetrics,
 }
 
 struct Runtime {
@@ -275,6 +286,7 @@ impl From<Worker> for Runtime {
                 queue_type: worker.queue_type,
                 delivery_limit: worker.delivery_limit,
                 stats: worker.stats,
+                metrics: worker.metrics,
             }),
             spec,
             prefetch: worker.prefetch,
@@ -458,15 +470,21 @@ enum Settle {
 /// One delivery, start to finish.
 async fn process(shared: Arc<Shared>, channel: Arc<Channel>, delivery: Delivery) {
     let job = DeliveredJob::from_properties(&delivery.properties);
-    let span = tracing::debug_span!(
+    let trace = job.traceparent.as_deref().and_then(TraceContext::parse);
+    let span = tracing::info_span!(
         "job",
         worker = %shared.worker,
-        correlation_id = job.correlation_id.as_deref().unwrap_or(""),
+        job_id = job.correlation_id.as_deref().unwrap_or(""),
+        trace_id = trace.map(|t| t.trace_id_hex()).unwrap_or_default(),
         delivery_count = job.delivery_count,
+        method = tracing::field::Empty,
+        outcome = tracing::field::Empty,
     );
+    let _in_flight = shared.metrics.in_flight();
     async {
         if delivery.redelivered || job.delivery_count > 0 {
             WorkerStats::bump(&shared.stats.redelivered);
+            shared.metrics.redelivered();
         }
         let (reply, settle) = answer(&shared, &job, &delivery.data).await;
         if let Some(body) = reply {
@@ -475,7 +493,16 @@ async fn process(shared: Arc<Shared>, channel: Arc<Channel>, delivery: Delivery)
             else {
                 return;
             };
-            match publish_reply(&channel, reply_to, correlation_id, &body).await {
+            let traceparent = trace.map(|t| t.child().to_string());
+            match publish_reply(
+                &channel,
+                reply_to,
+                correlation_id,
+                traceparent.as_deref(),
+                &body,
+            )
+            .await
+            {
                 Ok(true) => {}
                 Ok(false) => {
                     WorkerStats::bump(&shared.stats.replies_unroutable);
@@ -499,6 +526,7 @@ async fn process(shared: Arc<Shared>, channel: Arc<Channel>, delivery: Delivery)
             Settle::Ack => delivery.acker.ack(BasicAckOptions::default()).await,
             Settle::DeadLetter => {
                 WorkerStats::bump(&shared.stats.dead_lettered);
+                shared.metrics.dead_lettered();
                 delivery
                     .acker
                     .nack(BasicNackOptions {
@@ -521,6 +549,7 @@ async fn publish_reply(
     channel: &Channel,
     reply_to: &str,
     correlation_id: &str,
+    traceparent: Option<&str>,
     body: &[u8],
 ) -> Result<bool> {
     let confirmation = channel
@@ -532,7 +561,7 @@ async fn publish_reply(
                 ..BasicPublishOptions::default()
             },
             body,
-            reply_properties(correlation_id),
+            reply_properties(correlation_id, traceparent),
         )
         .await?
         .await?;
@@ -723,9 +752,25 @@ async fn run_call<'a>(
                 traceparent: job.traceparent.clone(),
                 delivery_count: job.delivery_count,
             };
-            run_handler(handler.as_ref(), context, params.as_deref(), job.deadline).await
+            let started = std::time::Instant::now();
+            let outcome =
+                run_handler(handler.as_ref(), context, params.as_deref(), job.deadline).await;
+            shared
+                .metrics
+                .handled(&method, outcome.is_ok(), started.elapsed());
+            outcome
         }
     };
+    let span = tracing::Span::current();
+    span.record("method", &*method);
+    span.record(
+        "outcome",
+        if outcome.is_ok() {
+            "succeeded"
+        } else {
+            "failed"
+        },
+    );
     match &outcome {
         Ok(_) => WorkerStats::bump(&shared.stats.succeeded),
         Err(error) => {

@@ -78,6 +78,22 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         format!("intercomm-worker-{name}-{pid}"),
     );
     tracing::info!(worker = %name, broker = %connector.redacted_url(), "starting worker");
+    let metrics_listen = match args.metrics_listen {
+        Some(address) => Some(address),
+        None => std::env::var("INTERCOMM_METRICS_LISTEN")
+            .ok()
+            .filter(|value| !value.is_empty())
+            .map(|value| {
+                value
+                    .parse()
+                    .with_context(|| format!("INTERCOMM_METRICS_LISTEN=`{value}`"))
+            })
+            .transpose()?,
+    };
+    let metrics_server = match metrics_listen {
+        Some(address) => Some(serve_metrics(address, worker.metrics()).await?),
+        None => None,
+    };
     let result = worker
         .settings(&settings)
         .run(&connector, intercomm_core::shutdown::signal())
@@ -86,5 +102,40 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     if let Some(publisher) = publisher {
         publisher.close().await;
     }
+    if let Some(server) = metrics_server {
+        server.abort();
+    }
     result
+}
+
+/// Serve `GET /metrics` (Prometheus text) for this worker process on `address`.
+async fn serve_metrics(
+    address: std::net::SocketAddr,
+    metrics: intercomm_core::metrics::WorkerMetrics,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding the metrics address {address}"))?;
+    tracing::info!(address = %listener.local_addr().unwrap_or(address), "serving worker metrics at /metrics");
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    metrics.render(),
+                )
+            }
+        }),
+    );
+    Ok(tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "the metrics server stopped");
+        }
+    }))
 }

@@ -1,0 +1,218 @@
+//! Faults with real processes: a worker process killed with SIGKILL mid-job, and what a gateway
+//! process writes to its log.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use intercomm_core::topology::{dead_letter_queue, worker_queue};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
+
+use crate::gateway::TestGateway;
+use crate::helpers::{amqp_url, delete_queues_blocking, spawn_worker, unique, within};
+
+/// The `echo` worker's queue has a fixed name: one process test at a time uses it.
+static ECHO_QUEUE: Mutex<()> = Mutex::const_new(());
+
+/// Start `intercomm <args>` with its stderr read line by line into a channel.
+fn intercomm(
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (Child, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_intercomm"));
+    command
+        .args(args)
+        .env("AMQP_URL", amqp_url())
+        .env("INTERCOMM_LOG_FORMAT", "json")
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().expect("the binary starts");
+    let (lines, received) = tokio::sync::mpsc::unbounded_channel();
+    let stderr = child.stderr.take().expect("piped");
+    tokio::spawn(async move {
+        let mut reader = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            let _ = lines.send(line);
+        }
+    });
+    (child, received)
+}
+
+/// Wait until a log line contains `needle`; returns every line read so far.
+async fn wait_for_line(
+    lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    needle: &str,
+    what: &str,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    within(30, what, async {
+        while let Some(line) = lines.recv().await {
+            let found = line.contains(needle);
+            seen.push(line);
+            if found {
+                return;
+            }
+        }
+        panic!("the process ended before {what}: {seen:#?}");
+    })
+    .await;
+    seen
+}
+
+/// SIGKILL of a worker process while it runs jobs: the other process of the same worker
+/// finishes them, and every accepted job ends `succeeded` exactly once.
+#[tokio::test]
+async fn killed_worker_process_loses_no_job() {
+    let _only_us = ECHO_QUEUE.lock().await;
+    let envs = [("INTERCOMM_PREFETCH", "4"), ("RUST_LOG", "info")];
+    let (mut doomed, mut doomed_log) = intercomm(&["worker", "echo"], &envs);
+    wait_for_line(&mut doomed_log, "worker ready", "the first worker process").await;
+    let metrics_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        listener.local_addr().expect("addr").port()
+    };
+    let metrics_listen = format!("127.0.0.1:{metrics_port}");
+    let (mut survivor, mut survivor_log) = intercomm(
+        &["worker", "echo", "--metrics-listen", &metrics_listen],
+        &envs,
+    );
+    wait_for_line(
+        &mut survivor_log,
+        "worker ready",
+        "the second worker process",
+    )
+    .await;
+
+    let gateway = TestGateway::start(&[("sleep", "echo")]).await;
+    let mut accepted = Vec::new();
+    for _ in 0..24 {
+        let response = gateway.submit("sleep", "alice", json!({"ms": 400})).await;
+        assert_eq!(response.status(), 202);
+        let body: Value = response.json().await.expect("JSON");
+        accepted.push(body["job_id"].as_str().expect("id").to_owned());
+    }
+    // Both processes are mid-job (4 each); kill one outright.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    doomed.start_kill().expect("SIGKILL");
+    let status = within(10, "the killed process to exit", doomed.wait())
+        .await
+        .expect("wait");
+    assert!(!status.success(), "it was killed, not stopped");
+
+    for job_id in &accepted {
+        let (status, job) = gateway.job(job_id, "alice", 30).await;
+        assert_eq!(status, 200);
+        assert_eq!(job["status"], "succeeded", "job {job_id} ended {job}");
+        assert_eq!(job["result"], json!({"slept_ms": 400}));
+    }
+    let metrics = reqwest::get(format!("http://{metrics_listen}/metrics"))
+        .await
+        .expect("the worker serves /metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(r#"intercomm_worker_jobs_total{method="sleep",outcome="succeeded"}"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("intercomm_worker_handler_duration_seconds"),
+        "{metrics}"
+    );
+    survivor.start_kill().expect("SIGKILL");
+    let _ = survivor.wait().await;
+    delete_queues_blocking(vec![worker_queue("echo"), dead_letter_queue("echo")]);
+}
+
+/// A gateway process logs requests and failures at debug level without ever writing a token or
+/// its signing secret.
+#[tokio::test]
+async fn gateway_logs_hold_no_token_or_secret() {
+    let worker_name = unique("logs");
+    let method = format!("{worker_name}.echo");
+    let _worker = spawn_worker(
+        intercomm_core::Worker::new(&worker_name)
+            .method(method.clone(), intercomm_workers::echo::echo),
+    )
+    .await;
+    let dir = std::env::temp_dir().join(unique("log_schemas"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    crate::gateway::write_definition(&dir, &method, &worker_name);
+    let secret = format!("secret-{}", unique("s"));
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        listener.local_addr().expect("addr").port()
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let dir_text = dir.display().to_string();
+    let (mut gateway, mut log) = intercomm(
+        &["gateway", "--listen", &listen, "--schemas", &dir_text],
+        &[
+            ("INTERCOMM_JWT_SECRET", &secret),
+            ("RUST_LOG", "debug,lapin=off,hyper=off"),
+        ],
+    );
+    let mut lines = wait_for_line(&mut log, "gateway listening", "the gateway to listen").await;
+    let token = intercomm_gateway::auth::mint_hs256(
+        &intercomm_gateway::auth::Secret::new(secret.clone()),
+        "alice",
+        Duration::from_secs(60),
+        None,
+        None,
+    )
+    .expect("token");
+    let http = reqwest::Client::new();
+    let base = format!("http://{listen}");
+    let accepted: Value = http
+        .post(format!("{base}/v1/jobs/{method}"))
+        .bearer_auth(&token)
+        .json(&json!({"x": 1}))
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("JSON");
+    let job_id = accepted["job_id"].as_str().expect("id");
+    let job: Value = http
+        .get(format!("{base}/v1/jobs/{job_id}?wait=5"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(job["status"], "succeeded");
+    // A bad token and a token for a forbidden action must not be logged either.
+    let refused = http
+        .post(format!("{base}/v1/jobs/{method}"))
+        .bearer_auth(format!("{token}x"))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(refused.status(), 401);
+    gateway.start_kill().expect("stop");
+    let _ = gateway.wait().await;
+    while let Ok(line) = log.try_recv() {
+        lines.push(line);
+    }
+    let signature = token.rsplit('.').next().expect("a JWT has a signature");
+    for line in &lines {
+        assert!(
+            !line.contains(signature),
+            "a token leaked into the log: {line}"
+        );
+        assert!(
+            !line.contains(&secret),
+            "the secret leaked into the log: {line}"
+        );
+    }
+    assert!(lines.len() > 1, "the gateway logged something: {lines:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
