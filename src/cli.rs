@@ -198,6 +198,9 @@ pub struct BenchRpcArgs {
     /// Print the figures as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Skip the HTTP side (c): the gateway with `POST /v1/jobs` and `POST /v1/rpc`.
+    #[arg(long)]
+    pub no_http: bool,
     /// Measure only one side (for profiling one of them); the other side runs a token 100 jobs.
     #[arg(long, value_enum)]
     pub only: Option<BenchSide>,

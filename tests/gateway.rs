@@ -434,3 +434,58 @@ async fn broker_side_close_loses_no_accepted_job() {
     );
     gateway.stop().await;
 }
+
+/// Over the WebSocket, a slow JSON-RPC call delays neither GET_SID nor other answers.
+#[tokio::test]
+async fn websocket_answers_do_not_wait_for_slow_calls() {
+    use tokio_tungstenite::tungstenite::Message;
+    let worker_name = unique("gws");
+    let slow = format!("{worker_name}.slow");
+    let _worker = spawn_worker(Worker::new(&worker_name).method(
+        slow.clone(),
+        |_: Context, _: Value| async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            Ok::<_, RpcError>(json!("slow"))
+        },
+    ))
+    .await;
+    let gateway = TestGateway::start(&[(&slow, &worker_name)]).await;
+    let url = format!(
+        "{}/v1/ws?access_token={}",
+        gateway.url.replace("http://", "ws://"),
+        gateway.token("alice")
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connects");
+    use futures_util::SinkExt;
+    let call = json!({"jsonrpc": "2.0", "method": slow, "params": {}, "id": 1}).to_string();
+    socket.send(Message::Text(call.into())).await.expect("send");
+    socket
+        .send(Message::Text(r#"{"type":"GET_SID"}"#.into()))
+        .await
+        .expect("send");
+    let started = std::time::Instant::now();
+    let first = within(10, "the first answer", socket.next())
+        .await
+        .expect("open")
+        .expect("frame");
+    let Message::Text(first) = first else {
+        panic!("expected text, got {first:?}")
+    };
+    let first: Value = serde_json::from_str(&first).expect("JSON");
+    assert_eq!(first["type"], "SID", "GET_SID is answered first: {first}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "not after the slow call"
+    );
+    let second = within(10, "the slow answer", socket.next())
+        .await
+        .expect("open")
+        .expect("frame");
+    let Message::Text(second) = second else {
+        panic!("expected text, got {second:?}")
+    };
+    let second: Value = serde_json::from_str(&second).expect("JSON");
+    assert_eq!(second["result"], "slow");
+}

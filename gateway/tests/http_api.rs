@@ -555,7 +555,7 @@ async fn rpc_follows_the_json_rpc_specification() {
         r#"{"jsonrpc":"2.0","method":"send_note","params":{"sender":"bob","body":"x"},"id":5}"#,
     )
     .await;
-    assert_eq!(body["error"]["code"], -32004);
+    assert_eq!(body["error"]["code"], -32005);
     let (status, _, body) = rpc(r#"[{"jsonrpc":"2.0","method":"echo","params":{"b":2},"id":"x"},{"jsonrpc":"2.0","method":"echo","params":{}},{"foo":"boo"}]"#).await;
     assert_eq!(status, StatusCode::OK);
     let replies = body.as_array().expect("batch");

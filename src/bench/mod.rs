@@ -7,6 +7,7 @@
 //! same code for both.
 
 mod drive;
+mod http;
 mod process_cpu;
 mod raw;
 mod report;
@@ -86,6 +87,23 @@ pub async fn measure(args: &BenchRpcArgs) -> anyhow::Result<BenchReport> {
     .context("connecting the RpcClient")?;
 
     let params = RawValue::from_string(r#"{"message_id":"X9J0UI76GBWQTF","n":1}"#.to_owned())?;
+    let http_side = if args.no_http {
+        None
+    } else {
+        Some(http::HttpSide::start(&settings.amqp_url, &method, &worker_name).await?)
+    };
+    let http_submit = || async {
+        match &http_side {
+            Some(side) => side.submit_and_wait(params.get().as_bytes()).await,
+            None => Ok(()),
+        }
+    };
+    let http_rpc = || async {
+        match &http_side {
+            Some(side) => side.rpc().await,
+            None => Ok(()),
+        }
+    };
     let options = CallOptions::timeout(Duration::from_secs(10));
     let intercomm_call = || client.call_raw(&method, Some(&params), &options);
     let raw_call = || raw.call(params.get().as_bytes());
@@ -100,6 +118,8 @@ pub async fn measure(args: &BenchRpcArgs) -> anyhow::Result<BenchReport> {
             .max(100);
         let mut raw_samples = Vec::new();
         let mut intercomm_samples = Vec::new();
+        let mut submit_samples = Vec::new();
+        let mut rpc_samples = Vec::new();
         let jobs_of = |side| {
             if args.only.is_some_and(|only| only != side) {
                 100
@@ -123,10 +143,33 @@ pub async fn measure(args: &BenchRpcArgs) -> anyhow::Result<BenchReport> {
                 sample.jobs_per_sec
             );
             intercomm_samples.push(sample);
+            if http_side.is_some() && args.only.is_none() {
+                // HTTP costs more per job: a third of the jobs keeps each level about as long.
+                let http_jobs = (jobs / 3).max(100);
+                drive::drive(inflight, WARMUP_JOBS, &http_submit).await?;
+                let sample = drive::drive(inflight, http_jobs, &http_submit).await?;
+                eprintln!(
+                    "round {round}, in flight {inflight}: (c) HTTP submit {:>8.0} jobs/s",
+                    sample.jobs_per_sec
+                );
+                submit_samples.push(sample);
+                let sample = drive::drive(inflight, http_jobs, &http_rpc).await?;
+                eprintln!(
+                    "round {round}, in flight {inflight}: (c) HTTP rpc    {:>8.0} jobs/s",
+                    sample.jobs_per_sec
+                );
+                rpc_samples.push(sample);
+            }
         }
-        levels.push(Level::new(inflight, jobs, raw_samples, intercomm_samples));
+        levels.push(
+            Level::new(inflight, jobs, raw_samples, intercomm_samples)
+                .with_http(submit_samples, rpc_samples),
+        );
     }
 
+    if let Some(side) = http_side {
+        side.stop();
+    }
     client.close().await;
     let _ = stop_worker.send(());
     worker_task.await.context("bench worker task")??;

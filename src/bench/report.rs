@@ -76,6 +76,14 @@ pub struct Level {
     pub throughput_ratio: f64,
     /// (b)/(a) median latency.
     pub p50_ratio: f64,
+    /// (c) `POST /v1/jobs/{method}` with `Prefer: wait`, the median round.
+    pub http_submit: Option<Sample>,
+    /// (c) `POST /v1/rpc`, the median round.
+    pub http_rpc: Option<Sample>,
+    /// (c submit)/(a) throughput.
+    pub http_submit_ratio: Option<f64>,
+    /// (c rpc)/(a) throughput.
+    pub http_rpc_ratio: Option<f64>,
 }
 
 impl Level {
@@ -95,7 +103,27 @@ impl Level {
             intercomm,
             raw_rounds,
             intercomm_rounds,
+            http_submit: None,
+            http_rpc: None,
+            http_submit_ratio: None,
+            http_rpc_ratio: None,
         }
+    }
+
+    /// Add the HTTP side's rounds (none when it was not measured).
+    #[must_use]
+    pub fn with_http(mut self, submit: Vec<Sample>, rpc: Vec<Sample>) -> Self {
+        if !submit.is_empty() {
+            let submit = median(submit);
+            self.http_submit_ratio = Some(submit.jobs_per_sec / self.raw.jobs_per_sec.max(1e-9));
+            self.http_submit = Some(submit);
+        }
+        if !rpc.is_empty() {
+            let rpc = median(rpc);
+            self.http_rpc_ratio = Some(rpc.jobs_per_sec / self.raw.jobs_per_sec.max(1e-9));
+            self.http_rpc = Some(rpc);
+        }
+        self
     }
 }
 
@@ -145,10 +173,18 @@ impl BenchReport {
         );
         let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---:|---|");
         for level in &self.levels {
-            for (side, sample, rounds) in [
+            let no_rounds = Vec::new();
+            let mut sides = vec![
                 ("(a) raw lapin", &level.raw, &level.raw_rounds),
                 ("(b) intercomm", &level.intercomm, &level.intercomm_rounds),
-            ] {
+            ];
+            if let Some(sample) = &level.http_submit {
+                sides.push(("(c) HTTP submit+wait", sample, &no_rounds));
+            }
+            if let Some(sample) = &level.http_rpc {
+                sides.push(("(c) HTTP /v1/rpc", sample, &no_rounds));
+            }
+            for (side, sample, rounds) in sides {
                 let rounds: Vec<String> = rounds.iter().map(|r| format!("{r:.0}")).collect();
                 let _ = writeln!(
                     out,
@@ -172,6 +208,13 @@ impl BenchReport {
                 "in flight {:>3}: (b)/(a) throughput {:.2}x, p50 {:.2}x",
                 level.inflight, level.throughput_ratio, level.p50_ratio
             );
+            if let (Some(submit), Some(rpc)) = (level.http_submit_ratio, level.http_rpc_ratio) {
+                let _ = writeln!(
+                    out,
+                    "in flight {:>3}: (c)/(a) throughput: submit+wait {submit:.2}x, /v1/rpc {rpc:.2}x",
+                    level.inflight
+                );
+            }
         }
         out
     }

@@ -108,7 +108,8 @@ pub async fn schema_route(
         }
     }
     for (name, value) in path_params {
-        let value = definition.coerce_text(&name, &value);
+        // Path segments are percent-encoded (`carol%40example.com`); `+` stays a plus here.
+        let value = definition.coerce_text(&name, &percent_decode(&value.replace('+', "%2B")));
         params.insert(name, value);
     }
     submit(
@@ -288,7 +289,15 @@ async fn submit(
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?
     {
-        Created::Existing(existing) => return Ok(accepted(&existing.job_id, &existing.method)),
+        Created::Existing(existing) => {
+            // The same job again: nothing is published, and `Prefer: wait` applies as before.
+            if let Some(wait) = wait
+                && let Some(job) = wait_final(state, &existing.job_id, wait).await?
+            {
+                return Ok((StatusCode::OK, axum::Json(job)).into_response());
+            }
+            return Ok(accepted(&existing.job_id, &existing.method));
+        }
         Created::New => {}
     }
     let raw =

@@ -41,13 +41,14 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(health::openapi))
         .fallback(jobs::schema_route)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            finish_response,
-        ))
+        // The timeout sits inside the middleware so a 504 is problem+json and counted too.
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::GATEWAY_TIMEOUT,
             timeout,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            finish_response,
         ))
         .with_state(state)
 }

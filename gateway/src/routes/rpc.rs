@@ -1,7 +1,7 @@
 //! `POST /v1/rpc`: JSON-RPC 2.0 over HTTP, synchronous. Each request is validated against its
 //! method's schema, published, and answered when the reply comes or the deadline passes.
 //!
-//! Errors specific to the gateway: -32004 Forbidden (the params name another user than the
+//! Errors specific to the gateway: -32005 Forbidden (the params name another user than the
 //! token's subject). Broker outcomes map to -32001 (unroutable) and -32000 (deadline).
 
 use axum::body::Body;
@@ -21,7 +21,8 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The code for "the params name another user than the token's subject".
-pub const FORBIDDEN: i32 = -32004;
+/// The same code the workers answer when the verified user is not the acting user.
+pub const FORBIDDEN: i32 = -32005;
 
 /// Handle a single request or a batch.
 pub async fn handle(

@@ -54,6 +54,11 @@ async fn session(state: AppState, claims: Claims, socket: WebSocket) {
     let (mut outgoing, mut incoming) = socket.split();
     let pushes = pushes_for(&state, claims.sub.clone());
     tokio::pin!(pushes);
+    // Each client message is answered in its own task, so a slow JSON-RPC call delays neither
+    // pushes nor other answers; answers come back through this channel (bounded: a client that
+    // sends faster than it reads waits).
+    let (answers, mut answered) = tokio::sync::mpsc::channel::<String>(64);
+    let tasks = tokio_util::task::TaskTracker::new();
     loop {
         let reply = tokio::select! {
             pushed = pushes.next() => match pushed {
@@ -61,23 +66,28 @@ async fn session(state: AppState, claims: Claims, socket: WebSocket) {
                 Some(Pushed::User(user)) => json!({"type": "event", "event": *user.event}).to_string(),
                 None => break,
             },
-            message = incoming.next() => match message {
-                Some(Ok(Message::Text(text))) => match answer(&state, &claims, &sid, text.as_bytes()).await {
-                    Some(reply) => reply,
-                    None => continue,
-                },
-                Some(Ok(Message::Binary(bytes))) => match answer(&state, &claims, &sid, &bytes).await {
-                    Some(reply) => reply,
-                    None => continue,
-                },
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => continue,
-            },
+            Some(answer) = answered.recv() => answer,
+            message = incoming.next() => {
+                let bytes = match message {
+                    Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
+                    Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => continue,
+                };
+                let (state, claims, sid, answers) = (state.clone(), claims.clone(), sid.clone(), answers.clone());
+                tasks.spawn(async move {
+                    if let Some(reply) = answer(&state, &claims, &sid, &bytes).await {
+                        let _ = answers.send(reply).await;
+                    }
+                });
+                continue;
+            }
         };
         if outgoing.send(Message::Text(reply.into())).await.is_err() {
             break;
         }
     }
+    tasks.close();
     tracing::debug!(%sid, "websocket closed");
 }
 
