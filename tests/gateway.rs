@@ -29,6 +29,14 @@ pub struct TestGateway {
 
 impl TestGateway {
     pub async fn start(methods: &[(&str, &str)]) -> Self {
+        Self::start_with(methods, |_| {}).await
+    }
+
+    /// A gateway whose settings `adjust` changes first (its own schemas directory either way).
+    pub async fn start_with(
+        methods: &[(&str, &str)],
+        adjust: impl FnOnce(&mut GatewaySettings),
+    ) -> Self {
         let dir = std::env::temp_dir().join(unique("gateway_schemas"));
         std::fs::create_dir_all(&dir).expect("temp dir");
         for (method, worker) in methods {
@@ -46,6 +54,7 @@ impl TestGateway {
         let mut settings = GatewaySettings::new(core, auth);
         settings.schemas_dir = dir.clone();
         settings.job_timeout = Duration::from_secs(20);
+        adjust(&mut settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("port 0");

@@ -14,6 +14,7 @@ mod gateway;
 mod interop;
 mod recovery;
 mod roundtrip;
+mod scaleout;
 mod seed;
 mod shutdown;
 mod topology;

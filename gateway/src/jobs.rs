@@ -22,7 +22,7 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(3600);
 const EVENT_BUFFER: usize = 4096;
 
 /// Where a job is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
     /// Published, no reply yet.

@@ -10,6 +10,7 @@
 //! - [`routes`]: the HTTP handlers (`app(state)` assembles them).
 //! - [`auth`]: bearer tokens (JWT: HS256, RS256, ES256).
 //! - [`jobs`]: the job store trait and the bounded in-memory store.
+//! - [`redis_store`]: the job store several gateways share (`INTERCOMM_JOB_STORE=redis://…`).
 //! - [`error`]: [`ApiError`] and its mapping to problem+json.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`openapi`]: the OpenAPI 3.1 document generated from `schemas/`.
@@ -23,6 +24,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod push;
 pub mod ratelimit;
+pub mod redis_store;
 pub mod routes;
 pub mod settings;
 pub mod startup;

@@ -34,6 +34,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// | `max_wait` | `INTERCOMM_MAX_WAIT` | `60s` |
 /// | `request_timeout` | `INTERCOMM_REQUEST_TIMEOUT` | `120s` |
 /// | `instance_id` | `INTERCOMM_INSTANCE_ID` | random (callback queue `rpc_callback_<id>`) |
+/// | `job_store` | `INTERCOMM_JOB_STORE` | in memory (`redis://host:6379` to share jobs) |
+/// | `job_store_prefix` | `INTERCOMM_JOB_STORE_PREFIX` | `intercomm` |
 /// | `rate_per_second` | `INTERCOMM_RATE_LIMIT` | 200 requests/s per subject (0: off) |
 /// | `rate_burst` | `INTERCOMM_RATE_BURST` | 400 |
 ///
@@ -62,6 +64,10 @@ pub struct GatewaySettings {
     pub request_timeout: Duration,
     /// A stable instance id (names the callback queue); random when `None`.
     pub instance_id: Option<String>,
+    /// `redis://…` for a job store shared by several gateways; `None` keeps jobs in memory.
+    pub job_store: Option<String>,
+    /// The prefix of the shared store's keys (gateways sharing jobs use the same one).
+    pub job_store_prefix: String,
     /// Requests per second per subject (0: no limit).
     pub rate_per_second: u32,
     /// Burst per subject.
@@ -86,6 +92,8 @@ impl GatewaySettings {
             max_wait: DEFAULT_MAX_WAIT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             instance_id: None,
+            job_store: None,
+            job_store_prefix: "intercomm".to_owned(),
             rate_per_second: crate::ratelimit::DEFAULT_PER_SECOND,
             rate_burst: crate::ratelimit::DEFAULT_BURST,
         }
@@ -129,6 +137,11 @@ impl GatewaySettings {
             settings.request_timeout = parse_duration("INTERCOMM_REQUEST_TIMEOUT", &value)?;
         }
         settings.instance_id = lookup("INTERCOMM_INSTANCE_ID").filter(|id| !id.is_empty());
+        settings.job_store =
+            lookup("INTERCOMM_JOB_STORE").filter(|url| !url.is_empty() && url != "memory");
+        if let Some(prefix) = lookup("INTERCOMM_JOB_STORE_PREFIX").filter(|p| !p.is_empty()) {
+            settings.job_store_prefix = prefix;
+        }
         if let Some(value) = lookup("INTERCOMM_RATE_LIMIT") {
             settings.rate_per_second = value
                 .parse()

@@ -14,6 +14,7 @@ use crate::auth::Authenticator;
 use crate::jobs::{Completion, JobStore, MemoryJobStore};
 use crate::metrics::Metrics;
 use crate::push::UserEventsConsumer;
+use crate::redis_store::RedisJobStore;
 use crate::routes::app;
 use crate::settings::GatewaySettings;
 use crate::state::{AppState, Routes};
@@ -57,8 +58,14 @@ impl Application {
         let routes = Routes::new(schemas)?;
         let auth = Authenticator::new(&settings.auth).context("token settings")?;
         let metrics = Metrics::new();
-        let store: Arc<dyn JobStore> =
-            Arc::new(MemoryJobStore::new(settings.max_jobs, settings.retention));
+        let store: Arc<dyn JobStore> = match &settings.job_store {
+            None => Arc::new(MemoryJobStore::new(settings.max_jobs, settings.retention)),
+            Some(url) => Arc::new(
+                RedisJobStore::connect(url, &settings.job_store_prefix, settings.retention)
+                    .await
+                    .context("connecting to the shared job store (INTERCOMM_JOB_STORE)")?,
+            ),
+        };
         let instance = settings
             .instance_id
             .clone()

@@ -1,0 +1,314 @@
+//! A job store shared by several gateways, in Redis: a job submitted through one gateway is
+//! readable, long-pollable and pushed through any other, and survives a gateway restart.
+//!
+//! Keys (under a prefix, default `intercomm`): `<prefix>:job:<id>` the job (JSON, expiring with
+//! the retention), `<prefix>:idem:<subject>:<key>` an idempotency key's job id, `<prefix>:done:<id>`
+//! the first completion's claim (`SET NX`: the first reply wins across gateways). Completions are
+//! published on `<prefix>:completions` and every gateway's store relays them to its own
+//! listeners (long-polls, SSE, WebSockets).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use intercomm_core::RpcError;
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use tokio::sync::broadcast;
+
+use crate::jobs::{Completion, Created, Job, JobLinks, JobStatus, JobStore, StoreError, finish};
+
+/// Completions buffered for slow local listeners.
+const EVENT_BUFFER: usize = 4096;
+
+/// A job as stored: everything, the owner and key included.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    job_id: String,
+    method: String,
+    owner: String,
+    status: JobStatus,
+    #[serde(default)]
+    result: Option<Box<RawValue>>,
+    #[serde(default)]
+    error: Option<RpcError>,
+    created_at: String,
+    #[serde(default)]
+    completed_at: Option<String>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+    accepted_unix_ms: u64,
+}
+
+impl Stored {
+    fn from_job(job: &Job) -> Self {
+        let age = job.accepted.elapsed();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Self {
+            job_id: job.job_id.clone(),
+            method: job.method.clone(),
+            owner: job.owner.clone(),
+            status: job.status,
+            result: job.result.clone(),
+            error: job.error.clone(),
+            created_at: job.created_at.clone(),
+            completed_at: job.completed_at.clone(),
+            idempotency_key: job.idempotency_key.clone(),
+            accepted_unix_ms: u64::try_from(now.saturating_sub(age).as_millis()).unwrap_or(0),
+        }
+    }
+
+    fn into_job(self) -> Job {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let age = now.saturating_sub(Duration::from_millis(self.accepted_unix_ms));
+        Job {
+            links: JobLinks {
+                this: format!("/v1/jobs/{}", self.job_id),
+            },
+            job_id: self.job_id,
+            method: self.method,
+            owner: self.owner,
+            status: self.status,
+            result: self.result,
+            error: self.error,
+            created_at: self.created_at,
+            completed_at: self.completed_at,
+            idempotency_key: self.idempotency_key,
+            accepted: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
+        }
+    }
+}
+
+/// The Redis job store. Cheap to clone.
+#[derive(Clone)]
+pub struct RedisJobStore {
+    connection: ConnectionManager,
+    prefix: Arc<str>,
+    retention: Duration,
+    completions: broadcast::Sender<Job>,
+    /// Jobs this gateway accepted and has not seen complete (for its pending gauge).
+    queued: Arc<AtomicI64>,
+    relay: Arc<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RedisJobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisJobStore")
+            .field("prefix", &self.prefix)
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for RedisJobStore {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.relay) == 1 {
+            self.relay.abort();
+        }
+    }
+}
+
+fn store_error(error: impl std::fmt::Display) -> StoreError {
+    StoreError(error.to_string())
+}
+
+impl RedisJobStore {
+    /// Connect to `url` (`redis://host:port/db`), keeping jobs under `prefix` for `retention`.
+    ///
+    /// # Errors
+    /// When Redis cannot be reached.
+    pub async fn connect(url: &str, prefix: &str, retention: Duration) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(store_error)?;
+        let connection = client.get_connection_manager().await.map_err(store_error)?;
+        let mut pubsub = client.get_async_pubsub().await.map_err(store_error)?;
+        let channel = format!("{prefix}:completions");
+        pubsub.subscribe(&channel).await.map_err(store_error)?;
+        let (completions, _) = broadcast::channel(EVENT_BUFFER);
+        let relayed = completions.clone();
+        let relay = tokio::spawn(async move {
+            let mut messages = pubsub.into_on_message();
+            while let Some(message) = messages.next().await {
+                match serde_json::from_slice::<Stored>(message.get_payload_bytes()) {
+                    Ok(stored) => {
+                        let _ = relayed.send(stored.into_job());
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "unreadable completion on the job store channel")
+                    }
+                }
+            }
+            tracing::warn!(
+                "the job store's completion channel closed; pushes from other gateways stop"
+            );
+        });
+        Ok(Self {
+            connection,
+            prefix: Arc::from(prefix),
+            retention,
+            completions,
+            queued: Arc::default(),
+            relay: Arc::new(relay),
+        })
+    }
+
+    fn job_key(&self, job_id: &str) -> String {
+        format!("{}:job:{job_id}", self.prefix)
+    }
+
+    fn idempotency_key(&self, owner: &str, key: &str) -> String {
+        format!("{}:idem:{owner}:{key}", self.prefix)
+    }
+
+    fn retention_ms(&self) -> u64 {
+        u64::try_from(self.retention.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    async fn read(&self, job_id: &str) -> Result<Option<Job>, StoreError> {
+        let mut connection = self.connection.clone();
+        let text: Option<String> = redis::cmd("GET")
+            .arg(self.job_key(job_id))
+            .query_async(&mut connection)
+            .await
+            .map_err(store_error)?;
+        text.map(|text| {
+            serde_json::from_str::<Stored>(&text)
+                .map(Stored::into_job)
+                .map_err(store_error)
+        })
+        .transpose()
+    }
+}
+
+#[async_trait]
+impl JobStore for RedisJobStore {
+    async fn create(&self, job: Job) -> Result<Created, StoreError> {
+        let mut connection = self.connection.clone();
+        if let Some(key) = &job.idempotency_key {
+            let index = self.idempotency_key(&job.owner, key);
+            let claimed: Option<String> = redis::cmd("SET")
+                .arg(&index)
+                .arg(&job.job_id)
+                .arg("NX")
+                .arg("PX")
+                .arg(self.retention_ms())
+                .query_async(&mut connection)
+                .await
+                .map_err(store_error)?;
+            if claimed.is_none() {
+                let existing: Option<String> = redis::cmd("GET")
+                    .arg(&index)
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(store_error)?;
+                if let Some(existing) = existing
+                    && let Some(job) = self.read(&existing).await?
+                {
+                    return Ok(Created::Existing(Box::new(job)));
+                }
+            }
+        }
+        let text = serde_json::to_string(&Stored::from_job(&job)).map_err(store_error)?;
+        let () = redis::cmd("SET")
+            .arg(self.job_key(&job.job_id))
+            .arg(text)
+            .arg("PX")
+            .arg(self.retention_ms())
+            .query_async(&mut connection)
+            .await
+            .map_err(store_error)?;
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        Ok(Created::New)
+    }
+
+    async fn get(&self, job_id: &str) -> Result<Option<Job>, StoreError> {
+        self.read(job_id).await
+    }
+
+    async fn complete(
+        &self,
+        job_id: &str,
+        completion: Completion,
+    ) -> Result<Option<Job>, StoreError> {
+        let Some(mut job) = self.read(job_id).await? else {
+            return Ok(None);
+        };
+        if job.status.is_final() {
+            return Ok(None);
+        }
+        let mut connection = self.connection.clone();
+        // The first completion claims the job; every other gateway's reply for it loses here.
+        let claimed: Option<String> = redis::cmd("SET")
+            .arg(format!("{}:done:{job_id}", self.prefix))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(self.retention_ms())
+            .query_async(&mut connection)
+            .await
+            .map_err(store_error)?;
+        if claimed.is_none() {
+            return Ok(None);
+        }
+        finish(&mut job, completion);
+        let text = serde_json::to_string(&Stored::from_job(&job)).map_err(store_error)?;
+        let () = redis::cmd("SET")
+            .arg(self.job_key(job_id))
+            .arg(&text)
+            .arg("PX")
+            .arg(self.retention_ms())
+            .query_async(&mut connection)
+            .await
+            .map_err(store_error)?;
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(format!("{}:completions", self.prefix))
+            .arg(&text)
+            .query_async(&mut connection)
+            .await
+            .map_err(store_error)?;
+        let _ = self
+            .queued
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some((n - 1).max(0))
+            });
+        Ok(Some(job))
+    }
+
+    async fn forget(&self, job_id: &str) -> Result<(), StoreError> {
+        let Some(job) = self.read(job_id).await? else {
+            return Ok(());
+        };
+        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("DEL");
+        command.arg(self.job_key(job_id));
+        if let Some(key) = &job.idempotency_key {
+            command.arg(self.idempotency_key(&job.owner, key));
+        }
+        let _: i64 = command
+            .query_async(&mut connection)
+            .await
+            .map_err(store_error)?;
+        let _ = self
+            .queued
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some((n - 1).max(0))
+            });
+        Ok(())
+    }
+
+    fn completions(&self) -> broadcast::Receiver<Job> {
+        self.completions.subscribe()
+    }
+
+    fn queued(&self) -> usize {
+        usize::try_from(self.queued.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+}
