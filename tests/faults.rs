@@ -14,10 +14,10 @@ use crate::gateway::TestGateway;
 use crate::helpers::{amqp_url, delete_queues_blocking, spawn_worker, unique, within};
 
 /// The `echo` worker's queue has a fixed name: one process test at a time uses it.
-static ECHO_QUEUE: Mutex<()> = Mutex::const_new(());
+pub static ECHO_QUEUE: Mutex<()> = Mutex::const_new(());
 
 /// Start `intercomm <args>` with its stderr read line by line into a channel.
-fn intercomm(
+pub fn intercomm(
     args: &[&str],
     envs: &[(&str, &str)],
 ) -> (Child, tokio::sync::mpsc::UnboundedReceiver<String>) {
@@ -43,7 +43,7 @@ fn intercomm(
 }
 
 /// Wait until a log line contains `needle`; returns every line read so far.
-async fn wait_for_line(
+pub async fn wait_for_line(
     lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
     needle: &str,
     what: &str,

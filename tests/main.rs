@@ -12,6 +12,7 @@ mod delivery_limit;
 mod faults;
 mod gateway;
 mod interop;
+mod load;
 mod recovery;
 mod roundtrip;
 mod scaleout;
