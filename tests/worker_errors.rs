@@ -30,6 +30,20 @@ async fn lookup(_: Context, params: Lookup) -> Result<serde_json::Value, RpcErro
     Ok(json!({"message_id": params.message_id}))
 }
 
+/// A worker whose `<name>.count` counts how often it ran.
+fn counting_worker(name: &str) -> (Worker, Arc<AtomicUsize>) {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&ran);
+    let worker = Worker::new(name).method(
+        format!("{name}.count"),
+        move |_: Context, _: serde_json::Value| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, RpcError>(()) }
+        },
+    );
+    (worker, ran)
+}
+
 fn lookup_worker(name: &str) -> Worker {
     Worker::new(name).method(format!("{name}.lookup"), lookup)
 }
@@ -165,15 +179,7 @@ async fn invalid_requests_are_refused_and_dead_lettered() {
 #[tokio::test]
 async fn request_without_reply_to_is_dead_lettered() {
     let name = unique("we");
-    let ran = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&ran);
-    let worker = Worker::new(&name).method(
-        format!("{name}.count"),
-        move |_: Context, _: serde_json::Value| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            async { Ok::<_, RpcError>(()) }
-        },
-    );
+    let (worker, ran) = counting_worker(&name);
     let _worker = spawn_worker(worker).await;
     let caller = RawCaller::new().await;
     let body = format!(r#"{{"jsonrpc":"2.0","method":"{name}.count","id":"r1"}}"#);
@@ -210,15 +216,7 @@ async fn unknown_method_is_method_not_found() {
 #[tokio::test]
 async fn expired_job_is_not_run() {
     let name = unique("we");
-    let ran = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&ran);
-    let worker = Worker::new(&name).method(
-        format!("{name}.count"),
-        move |_: Context, _: serde_json::Value| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            async { Ok::<_, RpcError>(()) }
-        },
-    );
+    let (worker, ran) = counting_worker(&name);
     let _worker = spawn_worker(worker).await;
     let mut caller = RawCaller::new().await;
     let past = format_rfc3339(SystemTime::now() - Duration::from_secs(5)).expect("formats");

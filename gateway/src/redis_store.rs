@@ -166,6 +166,15 @@ impl RedisJobStore {
         format!("{}:idem:{owner}:{key}", self.prefix)
     }
 
+    /// One job this gateway accepted is no longer queued.
+    fn settled(&self) {
+        let _ = self
+            .queued
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some((n - 1).max(0))
+            });
+    }
+
     fn retention_ms(&self) -> u64 {
         u64::try_from(self.retention.as_millis())
             .unwrap_or(u64::MAX)
@@ -274,11 +283,7 @@ impl JobStore for RedisJobStore {
             .query_async(&mut connection)
             .await
             .map_err(store_error)?;
-        let _ = self
-            .queued
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                Some((n - 1).max(0))
-            });
+        self.settled();
         Ok(Some(job))
     }
 
@@ -296,11 +301,7 @@ impl JobStore for RedisJobStore {
             .query_async(&mut connection)
             .await
             .map_err(store_error)?;
-        let _ = self
-            .queued
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                Some((n - 1).max(0))
-            });
+        self.settled();
         Ok(())
     }
 

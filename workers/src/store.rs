@@ -64,16 +64,7 @@ pub fn database_url_from_env() -> String {
 /// `url` with any password replaced by `***`, for logs and messages.
 #[must_use]
 pub fn redacted_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((credentials, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match credentials.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
+    intercomm_core::config::redact_url(url)
 }
 
 /// Which database a [`Store`] talks to.
