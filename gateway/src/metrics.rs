@@ -64,7 +64,7 @@ impl Metrics {
         let completed = Family::<OutcomeLabels, Counter>::default();
         let unroutable = Family::<MethodLabel, Counter>::default();
         let latency = Family::<MethodLabel, Histogram>::new_with_constructor(
-            (|| Histogram::new(exponential_buckets(0.0005, 2.0, 16))) as fn() -> Histogram,
+            (|| Histogram::new(exponential_buckets(0.0005, 2.0, 18))) as fn() -> Histogram,
         );
         let pending = Gauge::<i64, AtomicI64>::default();
         let http = Family::<StatusLabel, Counter>::default();

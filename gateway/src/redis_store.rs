@@ -41,6 +41,9 @@ struct Stored {
     #[serde(default)]
     idempotency_key: Option<String>,
     accepted_unix_ms: u64,
+    /// Which store published this completion (each relays only the others').
+    #[serde(default)]
+    origin: Option<String>,
 }
 
 impl Stored {
@@ -60,6 +63,7 @@ impl Stored {
             completed_at: job.completed_at.clone(),
             idempotency_key: job.idempotency_key.clone(),
             accepted_unix_ms: u64::try_from(now.saturating_sub(age).as_millis()).unwrap_or(0),
+            origin: None,
         }
     }
 
@@ -90,6 +94,7 @@ impl Stored {
 #[derive(Clone)]
 pub struct RedisJobStore {
     connection: ConnectionManager,
+    origin: Arc<str>,
     prefix: Arc<str>,
     retention: Duration,
     completions: broadcast::Sender<Job>,
@@ -127,29 +132,22 @@ impl RedisJobStore {
     pub async fn connect(url: &str, prefix: &str, retention: Duration) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(store_error)?;
         let connection = client.get_connection_manager().await.map_err(store_error)?;
-        let mut pubsub = client.get_async_pubsub().await.map_err(store_error)?;
         let channel = format!("{prefix}:completions");
+        let origin: Arc<str> = Arc::from(uuid::Uuid::new_v4().simple().to_string());
+        // Subscribe once here, so a store that starts fine is known to relay.
+        let mut pubsub = client.get_async_pubsub().await.map_err(store_error)?;
         pubsub.subscribe(&channel).await.map_err(store_error)?;
         let (completions, _) = broadcast::channel(EVENT_BUFFER);
-        let relayed = completions.clone();
-        let relay = tokio::spawn(async move {
-            let mut messages = pubsub.into_on_message();
-            while let Some(message) = messages.next().await {
-                match serde_json::from_slice::<Stored>(message.get_payload_bytes()) {
-                    Ok(stored) => {
-                        let _ = relayed.send(stored.into_job());
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "unreadable completion on the job store channel")
-                    }
-                }
-            }
-            tracing::warn!(
-                "the job store's completion channel closed; pushes from other gateways stop"
-            );
-        });
+        let relay = tokio::spawn(relay(
+            client,
+            channel,
+            Arc::clone(&origin),
+            completions.clone(),
+            pubsub,
+        ));
         Ok(Self {
             connection,
+            origin,
             prefix: Arc::from(prefix),
             retention,
             completions,
@@ -268,7 +266,9 @@ impl JobStore for RedisJobStore {
             return Ok(None);
         }
         finish(&mut job, completion);
-        let text = serde_json::to_string(&Stored::from_job(&job)).map_err(store_error)?;
+        let mut stored = Stored::from_job(&job);
+        stored.origin = Some(self.origin.to_string());
+        let text = serde_json::to_string(&stored).map_err(store_error)?;
         let () = redis::cmd("SET")
             .arg(self.job_key(job_id))
             .arg(&text)
@@ -277,12 +277,16 @@ impl JobStore for RedisJobStore {
             .query_async(&mut connection)
             .await
             .map_err(store_error)?;
-        let _: i64 = redis::cmd("PUBLISH")
+        // Listeners of this gateway hear it at once; the others through the channel.
+        let _ = self.completions.send(job.clone());
+        let published: Result<i64, _> = redis::cmd("PUBLISH")
             .arg(format!("{}:completions", self.prefix))
             .arg(&text)
             .query_async(&mut connection)
-            .await
-            .map_err(store_error)?;
+            .await;
+        if let Err(error) = published {
+            tracing::warn!(%job_id, %error, "completion recorded but not announced to other gateways");
+        }
         self.settled();
         Ok(Some(job))
     }
@@ -311,5 +315,55 @@ impl JobStore for RedisJobStore {
 
     fn queued(&self) -> usize {
         usize::try_from(self.queued.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+}
+
+/// Relay other gateways' completions to this store's listeners, resubscribing with backoff
+/// whenever the subscription drops (a Redis restart).
+async fn relay(
+    client: redis::Client,
+    channel: String,
+    origin: Arc<str>,
+    completions: broadcast::Sender<Job>,
+    first: redis::aio::PubSub,
+) {
+    let mut pubsub = Some(first);
+    let mut backoff = intercomm_core::connection::Backoff::new(
+        Duration::from_millis(100),
+        Duration::from_secs(5),
+    );
+    loop {
+        let subscribed = match pubsub.take() {
+            Some(subscribed) => Ok(subscribed),
+            None => match client.get_async_pubsub().await {
+                Ok(mut fresh) => fresh.subscribe(&channel).await.map(|()| fresh),
+                Err(error) => Err(error),
+            },
+        };
+        match subscribed {
+            Ok(subscribed) => {
+                backoff = intercomm_core::connection::Backoff::new(
+                    Duration::from_millis(100),
+                    Duration::from_secs(5),
+                );
+                let mut messages = subscribed.into_on_message();
+                while let Some(message) = messages.next().await {
+                    match serde_json::from_slice::<Stored>(message.get_payload_bytes()) {
+                        Ok(stored) if stored.origin.as_deref() == Some(&*origin) => {}
+                        Ok(stored) => {
+                            let _ = completions.send(stored.into_job());
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "unreadable completion on the job store channel")
+                        }
+                    }
+                }
+                tracing::warn!(%channel, "the job store's completion channel dropped; resubscribing");
+            }
+            Err(error) => {
+                tracing::warn!(%channel, %error, "cannot subscribe to the job store's completions; retrying")
+            }
+        }
+        tokio::time::sleep(backoff.next_delay()).await;
     }
 }

@@ -48,7 +48,7 @@ impl Default for WorkerMetrics {
         let mut registry = Registry::with_prefix("intercomm_worker");
         let jobs = Family::<JobLabels, Counter>::default();
         let latency = Family::<MethodLabel, Histogram>::new_with_constructor(
-            (|| Histogram::new(exponential_buckets(0.0001, 2.0, 18))) as fn() -> Histogram,
+            (|| Histogram::new(exponential_buckets(0.0001, 2.0, 20))) as fn() -> Histogram,
         );
         let in_flight = Gauge::<i64, AtomicI64>::default();
         let redelivered = Counter::default();
