@@ -20,16 +20,80 @@ pub enum LogFormat {
 
 /// Install the global subscriber once: `RUST_LOG` (default [`DEFAULT_FILTER`]) filters, `format` shapes.
 /// Later calls do nothing, so tests may call it freely.
+///
+/// Built with the `otlp` feature and with `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans are also
+/// exported over OTLP/HTTP (service name `OTEL_SERVICE_NAME`, default `intercomm`).
 pub fn init(format: LogFormat) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().boxed(),
     };
+    let registry = tracing_subscriber::registry().with(filter).with(fmt);
+    #[cfg(feature = "otlp")]
+    let registry = registry.with(otlp::layer());
+    let _ = registry.try_init();
+}
+
+/// OTLP export (the `otlp` feature): a tracing layer feeding an OpenTelemetry tracer, and the
+/// link from a job's `traceparent` to its span.
+#[cfg(feature = "otlp")]
+pub mod otlp {
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+        TracerProvider as _,
+    };
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    use super::TraceContext;
+
+    /// The export layer, or `None` when `OTEL_EXPORTER_OTLP_ENDPOINT` is unset or the exporter
+    /// cannot be built (said on stderr: logging is not set up yet).
+    pub fn layer<S>() -> Option<impl tracing_subscriber::Layer<S>>
+    where
+        S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+    {
+        std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT")?;
+        let exporter = match opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+        {
+            Ok(exporter) => exporter,
+            Err(error) => {
+                eprintln!("OTLP export is off: {error}");
+                return None;
+            }
+        };
+        let service = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "intercomm".to_owned());
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(
+                opentelemetry_sdk::Resource::builder()
+                    .with_service_name(service)
+                    .build(),
+            )
+            .build();
+        let tracer = provider.tracer("intercomm");
+        opentelemetry::global::set_tracer_provider(provider);
+        Some(tracing_opentelemetry::layer().with_tracer(tracer))
+    }
+
+    /// Make `span` a child of the remote span a job's `traceparent` names.
+    pub fn continue_trace(span: &tracing::Span, parent: &TraceContext) {
+        let context = SpanContext::new(
+            TraceId::from_bytes(parent.trace_id.to_be_bytes()),
+            SpanId::from_bytes(parent.span_id.to_be_bytes()),
+            TraceFlags::new(parent.flags),
+            true,
+            TraceState::default(),
+        );
+        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(context));
+    }
 }
 
 /// A W3C trace context: which trace a job belongs to and which span caused it.

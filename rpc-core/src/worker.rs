@@ -480,6 +480,10 @@ async fn process(shared: Arc<Shared>, channel: Arc<Channel>, delivery: Delivery)
         method = tracing::field::Empty,
         outcome = tracing::field::Empty,
     );
+    #[cfg(feature = "otlp")]
+    if let Some(parent) = &trace {
+        crate::telemetry::otlp::continue_trace(&span, parent);
+    }
     let _in_flight = shared.metrics.in_flight();
     async {
         if delivery.redelivered || job.delivery_count > 0 {
