@@ -179,6 +179,8 @@ pub struct Inner {
     /// Settings.
     pub settings: GatewaySettings,
     shutting_down: AtomicBool,
+    /// Cancelled when the gateway begins to stop: open streams (SSE, WebSocket) end with it.
+    stopping: tokio_util::sync::CancellationToken,
 }
 
 impl std::fmt::Debug for AppState {
@@ -218,6 +220,7 @@ impl AppState {
             limiter: SubjectLimiter::new(settings.rate_per_second, settings.rate_burst),
             settings,
             shutting_down: AtomicBool::new(false),
+            stopping: tokio_util::sync::CancellationToken::new(),
         }))
     }
 
@@ -235,6 +238,12 @@ impl AppState {
     /// Mark the gateway as stopping: readiness fails and new jobs are refused.
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
+        self.stopping.cancel();
+    }
+
+    /// Completes once a shutdown began (open streams end then, so they cannot hold it up).
+    pub fn stopping(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.stopping.clone().cancelled_owned()
     }
 
     /// True once a shutdown began.

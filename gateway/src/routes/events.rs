@@ -44,7 +44,8 @@ pub fn pushes_for(
             .filter(|event| event.user == subject)
             .map(Pushed::User)
     });
-    jobs.merge(users)
+    // A stopping gateway ends its streams rather than wait out its grace period on them.
+    futures_util::StreamExt::take_until(jobs.merge(users), state.stopping())
 }
 
 /// Stream the subject's pushes as SSE.
