@@ -8,6 +8,7 @@ mod helpers;
 
 mod cli;
 mod client;
+mod console;
 mod delivery_limit;
 mod faults;
 mod gateway;

@@ -25,7 +25,7 @@ use crate::helpers::{TestWorker, amqp_url, client, connector, spawn_worker, uniq
 const SECRET: &str = "seed-flow-secret";
 
 /// One seed system at a time: the workers' names are fixed.
-static SEED: Mutex<()> = Mutex::const_new(());
+pub(crate) static SEED: Mutex<()> = Mutex::const_new(());
 
 struct Seed {
     url: String,

@@ -16,8 +16,10 @@
 //! - [`openapi`]: the OpenAPI 3.1 document generated from `schemas/`.
 //! - [`ratelimit`]: the per-subject rate limit (429).
 //! - [`push`]: user events from `inter_comm.events`, fanned out to connected users.
+//! - [`console`]: the web console at `/console` (embedded assets, routes with worker binding).
 
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod jobs;
 pub mod metrics;

@@ -38,6 +38,7 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// | `job_store_prefix` | `INTERCOMM_JOB_STORE_PREFIX` | `intercomm` |
 /// | `rate_per_second` | `INTERCOMM_RATE_LIMIT` | 200 requests/s per subject (0: off) |
 /// | `rate_burst` | `INTERCOMM_RATE_BURST` | 400 |
+/// | `dev_mode` | none (set by `intercomm up` when it made the secret) | `false` |
 ///
 /// plus the broker settings of [`Settings`] and the token settings of [`AuthSettings`].
 #[derive(Clone, Debug)]
@@ -72,6 +73,10 @@ pub struct GatewaySettings {
     pub rate_per_second: u32,
     /// Burst per subject.
     pub rate_burst: u32,
+    /// Development mode: `POST /console/dev-token` mints HS256 tokens for any subject. Only
+    /// `intercomm up` turns it on, and only when it generated the signing secret itself; there
+    /// is deliberately no environment variable for it.
+    pub dev_mode: bool,
 }
 
 impl GatewaySettings {
@@ -96,6 +101,7 @@ impl GatewaySettings {
             job_store_prefix: "intercomm".to_owned(),
             rate_per_second: crate::ratelimit::DEFAULT_PER_SECOND,
             rate_burst: crate::ratelimit::DEFAULT_BURST,
+            dev_mode: false,
         }
     }
 

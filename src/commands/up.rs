@@ -53,6 +53,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     if development {
         let secret = format!("dev-{}", uuid::Uuid::new_v4().simple());
         settings.auth.hs256_secret = Some(Secret::new(secret));
+        // Nobody else can mint tokens for this secret: let the console do it.
+        settings.dev_mode = true;
     }
 
     let pid = std::process::id();
@@ -164,6 +166,7 @@ fn print_banner(
     println!();
     println!("intercomm is up at {base}");
     println!("  workers: {}", WORKERS.join(", "));
+    println!("  console: {base}/console");
     println!("  OpenAPI: {base}/openapi.json");
     println!("  token for `{user}` (valid 12 h):");
     println!("    {token}");
@@ -190,7 +193,8 @@ fn print_banner(
     if development {
         println!(
             "The signing secret is random for this run and never printed; to mint tokens for other \
-             users, start with INTERCOMM_JWT_SECRET=<secret> and use `intercomm token --sub <user>`."
+             users, start with INTERCOMM_JWT_SECRET=<secret> and use `intercomm token --sub <user>`, \
+             or use the console's \"development token\" button."
         );
     }
     println!("Stop with Ctrl-C.");

@@ -40,6 +40,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(health::ready))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(health::openapi))
+        .merge(crate::console::router())
         .fallback(jobs::schema_route)
         // The timeout sits inside the middleware so a 504 is problem+json and counted too.
         .layer(TimeoutLayer::with_status_code(
