@@ -389,11 +389,24 @@ fn route_operation(
         let body_required = required
             .iter()
             .any(|name| !route.path_params.iter().any(|param| param == name));
+        let mut content = json!({
+            "application/json": { "schema": reference("schemas", &component) }
+        });
+        if let Some(property) = binary_property(&definition.params_schema) {
+            content["application/octet-stream"] = json!({
+                "schema": {
+                    "description": format!(
+                        "Raw bytes: the gateway base64-encodes them into `{property}`; the other \
+                         params come from the path."
+                    ),
+                    "type": "string",
+                    "format": "binary"
+                }
+            });
+        }
         operation["requestBody"] = json!({
             "required": body_required,
-            "content": {
-                "application/json": { "schema": reference("schemas", &component) }
-            }
+            "content": content
         });
     }
     operation
@@ -411,8 +424,54 @@ fn parameter(definition: &JobDefinition, name: &str, mut object: Value) -> Value
     object
 }
 
+/// The top-level property a schema marks as base64 binary (`contentEncoding: base64`): the
+/// gateway takes it as a raw `application/octet-stream` body (params) and answers it as raw
+/// bytes on `Accept: application/octet-stream` (result).
+fn binary_property(schema: &Value) -> Option<&str> {
+    schema
+        .get("properties")?
+        .as_object()?
+        .iter()
+        .find(|(_, property)| {
+            property.get("contentEncoding").and_then(Value::as_str) == Some("base64")
+        })
+        .map(|(name, _)| name.as_str())
+}
+
 /// The answers of a submit (generic or own route).
 fn submit_responses(definition: &JobDefinition, takes_body: bool) -> Value {
+    let mut done_content = json!({
+        "application/json": {
+            "schema": {
+                "allOf": [
+                    reference("schemas", "Job"),
+                    {
+                        "properties": {
+                            "result": reference(
+                                "schemas",
+                                &result_component(&definition.method)
+                            )
+                        }
+                    }
+                ]
+            }
+        }
+    });
+    let bytes_out = binary_property(&definition.result_schema);
+    let mut done_description = "`Prefer: wait=<s>` was sent and the job reached a final state in \
+                                time: the job, with `result` as the method defines it (an \
+                                `Idempotency-Key` replay answers the job first submitted with \
+                                that key)."
+        .to_owned();
+    if let Some(property) = bytes_out {
+        done_content["application/octet-stream"] = json!({
+            "schema": { "type": "string", "format": "binary" }
+        });
+        done_description.push_str(&format!(
+            " With `Accept: application/octet-stream`, the gateway waits for the job (up to its \
+             longest wait) and answers the result's `{property}` decoded, as raw bytes."
+        ));
+    }
     let mut responses = json!({
         "202": {
             "description": "Accepted: the broker confirmed the job. Poll `Location` (after \
@@ -426,26 +485,9 @@ fn submit_responses(definition: &JobDefinition, takes_body: bool) -> Value {
             }
         },
         "200": {
-            "description": "`Prefer: wait=<s>` was sent and the job reached a final state in \
-                            time: the job, with `result` as the method defines it.",
+            "description": done_description,
             "headers": { "Preference-Applied": reference("headers", "PreferenceApplied") },
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "allOf": [
-                            reference("schemas", "Job"),
-                            {
-                                "properties": {
-                                    "result": reference(
-                                        "schemas",
-                                        &result_component(&definition.method)
-                                    )
-                                }
-                            }
-                        ]
-                    }
-                }
-            }
+            "content": done_content
         },
         "400": reference("responses", "BadRequest"),
         "401": reference("responses", "Unauthorized"),
@@ -453,12 +495,16 @@ fn submit_responses(definition: &JobDefinition, takes_body: bool) -> Value {
         "404": reference("responses", "NotFound"),
         "422": reference("responses", "ValidationFailed"),
         "429": reference("responses", "TooManyRequests"),
+        "500": reference("responses", "InternalError"),
         "503": reference("responses", "Unavailable"),
-        "default": reference("responses", "Error"),
+        "504": reference("responses", "GatewayTimeout"),
     });
     if takes_body {
         responses["413"] = reference("responses", "PayloadTooLarge");
         responses["415"] = reference("responses", "UnsupportedMediaType");
+    }
+    if bytes_out.is_some() {
+        responses["502"] = reference("responses", "JobFailed");
     }
     responses
 }
@@ -490,20 +536,29 @@ fn static_paths(ids: &mut OperationIds) -> Map<String, Value> {
                         "required": false,
                         "description": "Seconds to wait for a final state before answering \
                                         (capped by the gateway).",
-                        "schema": { "type": "integer", "minimum": 0 }
+                        "schema": { "type": "integer", "minimum": 0, "maximum": u64::MAX }
                     }
                 ],
                 "responses": {
                     "200": {
                         "description": "The job.",
-                        "headers": { "Retry-After": reference("headers", "RetryAfter") },
+                        "headers": {
+                            "Retry-After": {
+                                "description": "Seconds to wait before asking again; sent \
+                                                while the job is `queued`.",
+                                "schema": { "type": "integer", "minimum": 0 }
+                            }
+                        },
                         "content": {
                             "application/json": { "schema": reference("schemas", "Job") }
                         }
                     },
+                    "400": reference("responses", "BadRequest"),
                     "401": reference("responses", "Unauthorized"),
                     "404": reference("responses", "NotFound"),
-                    "default": reference("responses", "Error"),
+                    "429": reference("responses", "TooManyRequests"),
+                    "503": reference("responses", "Unavailable"),
+                    "504": reference("responses", "GatewayTimeout"),
                 }
             }
         }),
@@ -559,7 +614,7 @@ fn static_paths(ids: &mut OperationIds) -> Map<String, Value> {
                     "415": reference("responses", "UnsupportedMediaType"),
                     "429": reference("responses", "TooManyRequests"),
                     "503": reference("responses", "Unavailable"),
-                    "default": reference("responses", "Error"),
+                    "504": reference("responses", "GatewayTimeout"),
                 }
             }
         }),
@@ -572,17 +627,20 @@ fn static_paths(ids: &mut OperationIds) -> Map<String, Value> {
                 "summary": "Follow the subject's job completions and user events.",
                 "description": "Server-Sent Events: each job of the token's subject reaching a \
                                 final state is sent as `event: job`, `id:` the job id, `data:` \
-                                the job (see the `Job` schema).",
+                                the job (see the `Job` schema); each user event for the subject \
+                                as `event: user`, `data:` the event's JSON object. A comment \
+                                line keeps the connection alive every 15 s.",
                 "tags": ["events"],
                 "responses": {
                     "200": {
-                        "description": "An endless event stream.",
+                        "description": "An endless event stream. The schema describes one \
+                                        event, as the fields an SSE parser reads from it.",
                         "content": {
-                            "text/event-stream": { "schema": { "type": "string" } }
+                            "text/event-stream": { "schema": reference("schemas", "Event") }
                         }
                     },
                     "401": reference("responses", "Unauthorized"),
-                    "default": reference("responses", "Error"),
+                    "429": reference("responses", "TooManyRequests"),
                 }
             }
         }),
@@ -791,6 +849,39 @@ fn shared_schemas() -> Map<String, Value> {
                 "links": reference("schemas", "JobLinks")
             }
         },
+        "Event": {
+            "description": "One Server-Sent Event of `GET /v1/events`: a job of the subject \
+                            that became final (`job`), or a user event for it (`user`).",
+            "oneOf": [
+                {
+                    "type": "object",
+                    "required": ["event", "id", "data"],
+                    "properties": {
+                        "event": { "const": "job" },
+                        "id": { "description": "The job id.", "type": "string" },
+                        "data": {
+                            "description": "The job, as JSON.",
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "contentSchema": reference("schemas", "Job")
+                        }
+                    }
+                },
+                {
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "properties": {
+                        "event": { "const": "user" },
+                        "data": {
+                            "description": "The user event, a JSON object with its `type`.",
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "contentSchema": { "type": "object" }
+                        }
+                    }
+                }
+            ]
+        },
         "JsonRpcError": {
             "description": "A JSON-RPC 2.0 error object.",
             "type": "object",
@@ -802,7 +893,10 @@ fn shared_schemas() -> Map<String, Value> {
             }
         },
         "JsonRpcId": {
-            "type": ["string", "integer", "null"]
+            "description": "A string, a non-negative integer or null.",
+            "type": ["string", "integer", "null"],
+            "minimum": 0,
+            "maximum": u64::MAX
         },
         "JsonRpcRequest": {
             "description": "A JSON-RPC 2.0 request; without `id` it is a notification.",
@@ -853,20 +947,33 @@ fn problem_response(description: &str, retry: bool) -> Value {
 
 /// The error answers operations share.
 fn shared_responses() -> Value {
+    let mut unauthorized = problem_response(
+        "The bearer token is missing or invalid; `WWW-Authenticate` says why (RFC 6750).",
+        false,
+    );
+    unauthorized["headers"] = json!({
+        "WWW-Authenticate": reference("headers", "WWWAuthenticate")
+    });
     json!({
         "BadRequest": problem_response(
-            "The body is not JSON (or not an object), or a header is malformed.",
+            "The body is not JSON (or not an object), or a header or query parameter is \
+             malformed.",
             false
         ),
-        "Unauthorized": problem_response("The bearer token is missing or invalid.", false),
+        "Unauthorized": unauthorized,
         "Forbidden": problem_response(
             "The params name another user than the token's subject.",
             false
         ),
-        "NotFound": problem_response("No such method, route or job.", false),
+        "NotFound": problem_response(
+            "No such method, route or job; or, for a raw-bytes answer, the job failed with \
+             -32002 (not found).",
+            false
+        ),
         "PayloadTooLarge": problem_response("The body is over the gateway's limit.", false),
         "UnsupportedMediaType": problem_response(
-            "The body is not `application/json`.",
+            "The body is not `application/json` (or `application/octet-stream` where the \
+             operation takes raw bytes).",
             false
         ),
         "ValidationFailed": problem_response(
@@ -874,12 +981,21 @@ fn shared_responses() -> Value {
             false
         ),
         "TooManyRequests": problem_response("Over the rate limit; retry later.", true),
+        "InternalError": problem_response("A bug in the gateway; the details are in its log.", false),
+        "JobFailed": problem_response(
+            "A raw-bytes answer was asked for (`Accept: application/octet-stream`) and the job \
+             failed; `detail` has its JSON-RPC error code and message.",
+            false
+        ),
         "Unavailable": problem_response(
-            "The broker is unreachable or refused the job, or no worker queue is bound for \
-             the method; retry later.",
+            "The broker is unreachable or refused the job, no worker queue is bound for the \
+             method, or the gateway is shutting down; retry later.",
             true
         ),
-        "Error": problem_response("Any other failure (e.g. the request timed out).", false),
+        "GatewayTimeout": problem_response(
+            "The request took longer than the gateway's request timeout.",
+            false
+        ),
     })
 }
 
@@ -891,7 +1007,8 @@ fn shared_parameters() -> Value {
             "in": "header",
             "required": false,
             "description": "The same key from the same subject returns the same job instead \
-                            of queueing another.",
+                            of queueing another. Reusing a key for another method is 400; the \
+                            params of a replay are not compared.",
             "schema": { "type": "string", "minLength": 1, "maxLength": 255 }
         },
         "Prefer": {
@@ -911,11 +1028,19 @@ fn shared_headers() -> Value {
     json!({
         "Location": {
             "description": "The job's URL, `/v1/jobs/{job_id}`.",
+            "required": true,
             "schema": { "type": "string", "format": "uri-reference" }
         },
         "RetryAfter": {
             "description": "Seconds to wait before asking again.",
+            "required": true,
             "schema": { "type": "integer", "minimum": 0 }
+        },
+        "WWWAuthenticate": {
+            "description": "The RFC 6750 challenge: `Bearer`, with `error` and \
+                            `error_description` when a token came and was refused.",
+            "required": true,
+            "schema": { "type": "string", "pattern": "^Bearer" }
         },
         "PreferenceApplied": {
             "description": "The `wait` preference that was honoured.",

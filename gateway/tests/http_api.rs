@@ -666,3 +666,38 @@ async fn over_the_rate_limit_is_429() {
     let (status, _, _) = app.post("/v1/jobs/echo", Some("polite"), json!({})).await;
     assert_eq!(status, StatusCode::ACCEPTED);
 }
+
+/// An Idempotency-Key reused for another method is 400 and publishes nothing; a replay with
+/// `Prefer: wait` of a finished job is 200 with `Preference-Applied`.
+#[tokio::test]
+async fn idempotency_keys_belong_to_one_method() {
+    let app = TestApp::new();
+    let submit = |path: &'static str, body: &'static str, prefer: bool| {
+        let mut request = Request::post(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {}", token("alice")))
+            .header("idempotency-key", "k-1");
+        if prefer {
+            request = request.header("prefer", "wait=1");
+        }
+        app.send(request.body(Body::from(body)).expect("request"))
+    };
+    let (status, _, first) = submit("/v1/jobs/echo", "{}", false).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let job_id = first["job_id"].as_str().expect("id").to_owned();
+    let (status, headers, _) = submit("/v1/jobs/get_thing", r#"{"thing_id":"t"}"#, false).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(is_problem(&headers));
+    assert_eq!(app.publisher.submitted.lock().expect("lock").len(), 1);
+    app.store
+        .complete(
+            &job_id,
+            Completion::Reply(Ok(RawValue::from_string("{}".into()).expect("JSON"))),
+        )
+        .await
+        .expect("store");
+    let (status, headers, body) = submit("/v1/jobs/echo", "{}", true).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["job_id"], job_id.as_str());
+    assert!(headers.contains_key("preference-applied"));
+}

@@ -192,7 +192,8 @@ fn binary_answer(job: &Job, property: &str) -> Result<Response, ApiError> {
 
 fn verb_of(method: &Method) -> Option<HttpVerb> {
     Some(match *method {
-        Method::GET => HttpVerb::Get,
+        // HEAD is GET without the body (axum drops it).
+        Method::GET | Method::HEAD => HttpVerb::Get,
         Method::POST => HttpVerb::Post,
         Method::PUT => HttpVerb::Put,
         Method::PATCH => HttpVerb::Patch,
@@ -290,11 +291,18 @@ async fn submit(
         .map_err(|e| ApiError::Unavailable(e.to_string()))?
     {
         Created::Existing(existing) => {
+            if existing.method != definition.method {
+                // A key names one request; reusing it for another method is a client bug.
+                return Err(ApiError::BadRequest(format!(
+                    "Idempotency-Key already used for a `{}` job; use a new key",
+                    existing.method
+                )));
+            }
             // The same job again: nothing is published, and `Prefer: wait` applies as before.
             if let Some(wait) = wait
                 && let Some(job) = wait_final(state, &existing.job_id, wait).await?
             {
-                return Ok((StatusCode::OK, axum::Json(job)).into_response());
+                return Ok(waited(job, wait));
             }
             return Ok(accepted(&existing.job_id, &existing.method));
         }
@@ -330,15 +338,18 @@ async fn submit(
         if let Some(property) = &binary {
             return binary_answer(&job, property);
         }
-        let mut response = (StatusCode::OK, axum::Json(job)).into_response();
-        response.headers_mut().insert(
-            "preference-applied",
-            HeaderValue::from_str(&format!("wait={}", wait.as_secs()))
-                .unwrap_or(HeaderValue::from_static("wait")),
-        );
-        return Ok(response);
+        return Ok(waited(job, wait));
     }
     Ok(accepted(&job_id, &definition.method))
+}
+
+/// A job that finished within `Prefer: wait`: 200 with the job and `Preference-Applied`.
+fn waited(job: Job, wait: Duration) -> Response {
+    let mut response = (StatusCode::OK, axum::Json(job)).into_response();
+    if let Ok(applied) = HeaderValue::from_str(&format!("wait={}", wait.as_secs())) {
+        response.headers_mut().insert("preference-applied", applied);
+    }
+    response
 }
 
 #[derive(Serialize)]
