@@ -498,3 +498,19 @@ async fn websocket_answers_do_not_wait_for_slow_calls() {
     let second: Value = serde_json::from_str(&second).expect("JSON");
     assert_eq!(second["result"], "slow");
 }
+
+/// Header limits hold over real HTTP: a request with far too many headers is refused with 431
+/// before any handler runs.
+#[tokio::test]
+async fn oversized_headers_are_refused() {
+    let gateway = TestGateway::start(&[("sizes.echo", "sizes")]).await;
+    let mut request = gateway
+        .http()
+        .post(format!("{}/v1/jobs/sizes.echo", gateway.url))
+        .bearer_auth(gateway.token("alice"));
+    for i in 0..200 {
+        request = request.header(format!("x-filler-{i}"), "x");
+    }
+    let response = request.json(&json!({})).send().await.expect("an answer");
+    assert_eq!(response.status(), 431, "too many headers");
+}
