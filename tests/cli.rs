@@ -3,10 +3,8 @@
 use std::process::Output;
 use std::time::Duration;
 
-use intercomm_core::topology::{JOB_EXCHANGE, declare_exchanges};
 use intercomm_core::{Context, RpcError, Worker};
-use lapin::options::{QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
-use lapin::types::FieldTable;
+use lapin::options::QueueDeleteOptions;
 use serde_json::json;
 
 use crate::helpers::{amqp_url, raw_channel, spawn_worker, unique};
@@ -55,27 +53,8 @@ async fn call_exit_codes_tell_failures_apart() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("unroutable"));
 
     let (connection, channel) = raw_channel().await;
-    declare_exchanges(&channel).await.expect("exchanges");
-    let queue = unique("test_idle");
     let idle = unique("idle").replace('_', ".");
-    channel
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("queue");
-    channel
-        .queue_bind(
-            queue.as_str().into(),
-            JOB_EXCHANGE.into(),
-            idle.as_str().into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("bind");
+    let queue = crate::client::bind_without_consumer(&channel, &idle).await;
     let started = std::time::Instant::now();
     let output = intercomm(&["call", &idle, "{}", "--timeout", "300ms"]).await;
     assert_eq!(output.status.code(), Some(5), "{output:?}");

@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::helpers::{client, connector, raw_channel, unique, within};
 
 /// Declare a queue bound for `method` that nobody consumes (jobs sit there until deleted).
-async fn bind_without_consumer(channel: &Channel, method: &str) -> String {
+pub(crate) async fn bind_without_consumer(channel: &Channel, method: &str) -> String {
     declare_exchanges(channel).await.expect("exchanges");
     let queue = unique("test_idle");
     channel
@@ -41,6 +41,20 @@ async fn bind_without_consumer(channel: &Channel, method: &str) -> String {
         .await
         .expect("binding");
     queue
+}
+
+/// A client whose reply events (completions, expiries, late replies) arrive on a channel.
+pub(crate) async fn client_with_events()
+-> (RpcClient, tokio::sync::mpsc::UnboundedReceiver<ReplyEvent>) {
+    let (events, received) = tokio::sync::mpsc::unbounded_channel();
+    let client = RpcClient::builder(connector("client"))
+        .on_reply(move |event| {
+            let _ = events.send(event);
+        })
+        .connect()
+        .await
+        .expect("connected");
+    (client, received)
 }
 
 /// A method no queue is bound for fails fast with `Unroutable`, not a timeout.
@@ -127,14 +141,7 @@ async fn submitted_job_without_reply_expires() {
     let (connection, channel) = raw_channel().await;
     let method = unique("idle").replace('_', ".");
     let queue = bind_without_consumer(&channel, &method).await;
-    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
-    let client = RpcClient::builder(connector("client"))
-        .on_reply(move |event| {
-            let _ = events.send(event);
-        })
-        .connect()
-        .await
-        .expect("connected");
+    let (client, mut received) = client_with_events().await;
     let id = client
         .submit(
             &method,
@@ -167,14 +174,7 @@ async fn duplicate_reply_is_dropped_and_counted() {
     let (connection, channel) = raw_channel().await;
     let method = unique("dup").replace('_', ".");
     let queue = bind_without_consumer(&channel, &method).await;
-    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
-    let client = RpcClient::builder(connector("client"))
-        .on_reply(move |event| {
-            let _ = events.send(event);
-        })
-        .connect()
-        .await
-        .expect("connected");
+    let (client, mut received) = client_with_events().await;
     // A hand-written worker that answers every job twice, first "first" then "second".
     let mut jobs = channel
         .basic_consume(
