@@ -471,7 +471,9 @@ enum Settle {
 async fn process(shared: Arc<Shared>, channel: Arc<Channel>, delivery: Delivery) {
     let job = DeliveredJob::from_properties(&delivery.properties);
     let trace = job.traceparent.as_deref().and_then(TraceContext::parse);
-    let span = tracing::info_span!(
+    // A debug span: at the default `info` level, creating it and formatting its fields costs
+    // about 10 µs per job (measured with `bench rpc`); the warnings below name the job instead.
+    let span = tracing::debug_span!(
         "job",
         worker = %shared.worker,
         job_id = job.correlation_id.as_deref().unwrap_or(""),
@@ -491,12 +493,10 @@ async fn process(shared: Arc<Shared>, channel: Arc<Channel>, delivery: Delivery)
             shared.metrics.redelivered();
         }
         let (reply, settle) = answer(&shared, &job, &delivery.data).await;
-        if let Some(body) = reply {
-            // `answer` only produces a reply when both are present.
-            let (Some(reply_to), Some(correlation_id)) = (&job.reply_to, &job.correlation_id)
-            else {
-                return;
-            };
+        // `answer` replies only when both reply_to and correlation_id are present.
+        if let (Some(body), Some(reply_to), Some(correlation_id)) =
+            (reply, &job.reply_to, &job.correlation_id)
+        {
             let traceparent = trace.map(|t| t.child().to_string());
             match publish_reply(
                 &channel,
@@ -510,11 +510,11 @@ async fn process(shared: Arc<Shared>, channel: Arc<Channel>, delivery: Delivery)
                 Ok(true) => {}
                 Ok(false) => {
                     WorkerStats::bump(&shared.stats.replies_unroutable);
-                    tracing::warn!(reply_to, "callback queue is gone; reply dropped");
+                    tracing::warn!(job_id = %correlation_id, reply_to, "callback queue is gone; reply dropped");
                 }
                 Err(error) => {
                     // Not acknowledged: the broker redelivers the job once the channel is gone.
-                    tracing::warn!(%error, "reply not confirmed; job will be redelivered");
+                    tracing::warn!(job_id = %correlation_id, %error, "reply not confirmed; job will be redelivered");
                     let _ = delivery
                         .acker
                         .nack(BasicNackOptions {
@@ -541,7 +541,11 @@ async fn process(shared: Arc<Shared>, channel: Arc<Channel>, delivery: Delivery)
             }
         };
         if let Err(error) = settled {
-            tracing::warn!(%error, "could not settle the job; the broker will redeliver it");
+            tracing::warn!(
+                job_id = ?job.correlation_id,
+                %error,
+                "could not settle the job; the broker will redeliver it"
+            );
         }
     }
     .instrument(span)
@@ -582,7 +586,7 @@ async fn answer(shared: &Shared, job: &DeliveredJob, body: &[u8]) -> (Option<Vec
     let incoming = match parse_incoming(body) {
         Ok(incoming) => incoming,
         Err(error) => {
-            tracing::warn!(%error, "job body is not JSON; dead-lettering");
+            tracing::warn!(job_id = ?job.correlation_id, %error, "job body is not JSON; dead-lettering");
             let reply = can_reply.then(|| {
                 let outcome = Err(RpcError::from_code(ErrorCode::ParseError)
                     .with_data(serde_json::Value::String(error.to_string())));
@@ -623,6 +627,7 @@ async fn answer(shared: &Shared, job: &DeliveredJob, body: &[u8]) -> (Option<Vec
     } else if shared.queue_type == QueueType::Quorum && job.delivery_count >= shared.delivery_limit
     {
         tracing::warn!(
+            job_id = ?job.correlation_id,
             delivery_count = job.delivery_count,
             limit = shared.delivery_limit,
             "job delivered too often; dead-lettering"
