@@ -198,6 +198,9 @@ pub struct BenchRpcArgs {
     /// Print the figures as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also draw the figures as a self-contained SVG chart at this path.
+    #[arg(long, value_name = "PATH")]
+    pub svg: Option<std::path::PathBuf>,
     /// Skip the HTTP side (c): the gateway with `POST /v1/jobs` and `POST /v1/rpc`.
     #[arg(long)]
     pub no_http: bool,

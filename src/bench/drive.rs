@@ -8,7 +8,7 @@ use std::time::Instant;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
-use super::process_cpu::CpuClock;
+use super::process_cpu::{CpuClock, peak_rss_kib};
 use super::report::Sample;
 
 /// Run `jobs` round trips with `inflight` at once.
@@ -42,5 +42,7 @@ where
     drop(lanes);
     let elapsed = started.elapsed();
     let cpu = cpu.stop();
-    Ok(Sample::from_latencies(latencies.into_inner(), elapsed, cpu))
+    let mut sample = Sample::from_latencies(latencies.into_inner(), elapsed, cpu);
+    sample.peak_rss_kib = peak_rss_kib();
+    Ok(sample)
 }

@@ -11,6 +11,7 @@ mod http;
 mod process_cpu;
 mod raw;
 mod report;
+mod svg;
 
 use std::time::Duration;
 
@@ -32,6 +33,11 @@ const PREFETCH: u16 = 64;
 /// When the broker is unreachable or a round trip fails.
 pub async fn run(args: BenchRpcArgs) -> anyhow::Result<()> {
     let report = measure(&args).await?;
+    if let Some(path) = &args.svg {
+        std::fs::write(path, svg::chart(&report))
+            .with_context(|| format!("writing the chart to {}", path.display()))?;
+        eprintln!("chart written to {}", path.display());
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -70,3 +70,34 @@ fn find_broker() -> Option<u32> {
             (comm.trim() == "beam.smp").then_some(pid)
         })
 }
+
+/// Peak resident set size of this process so far (`VmHWM` of `/proc/self/status`, KiB).
+///
+/// A high-water mark for the whole process: it never goes down, so a reading after a run is the
+/// largest footprint of everything measured up to then, not of that run alone.
+#[must_use]
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_vm_hwm(&status)
+}
+
+fn parse_vm_hwm(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_vm_hwm;
+
+    #[test]
+    fn reads_vm_hwm() {
+        let status =
+            "Name:\tintercomm\nVmPeak:\t  123456 kB\nVmHWM:\t   45678 kB\nVmRSS:\t 40000 kB\n";
+        assert_eq!(parse_vm_hwm(status), Some(45_678));
+        assert_eq!(parse_vm_hwm("Name:\tx\n"), None);
+    }
+}

@@ -25,6 +25,9 @@ pub struct Sample {
     pub own_cpu_ms_per_1k: Option<f64>,
     /// CPU of the broker per 1 000 jobs (ms).
     pub broker_cpu_ms_per_1k: Option<f64>,
+    /// Peak resident set size of the bench process (`VmHWM`, KiB), read right after this run.
+    /// A high-water mark of the whole process since it started, not of this run alone.
+    pub peak_rss_kib: Option<u64>,
 }
 
 impl Sample {
@@ -53,6 +56,7 @@ impl Sample {
             max_us: latencies.last().copied().unwrap_or(0),
             own_cpu_ms_per_1k: per_1k(cpu.own),
             broker_cpu_ms_per_1k: per_1k(cpu.broker),
+            peak_rss_kib: None,
         }
     }
 }
@@ -169,9 +173,9 @@ impl BenchReport {
         );
         let _ = writeln!(
             out,
-            "| in flight | side | jobs/s | p50 µs | p99 µs | max µs | bench CPU ms/1k | broker CPU ms/1k | rounds (jobs/s) |"
+            "| in flight | side | jobs/s | p50 µs | p99 µs | max µs | bench CPU ms/1k | broker CPU ms/1k | bench peak RSS MiB (VmHWM: process high-water mark after this run) | rounds (jobs/s) |"
         );
-        let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---:|---|");
+        let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|");
         for level in &self.levels {
             let no_rounds = Vec::new();
             let mut sides = vec![
@@ -188,7 +192,7 @@ impl BenchReport {
                 let rounds: Vec<String> = rounds.iter().map(|r| format!("{r:.0}")).collect();
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
                     level.inflight,
                     side,
                     sample.jobs_per_sec,
@@ -197,6 +201,7 @@ impl BenchReport {
                     sample.max_us,
                     fmt_opt(sample.own_cpu_ms_per_1k),
                     fmt_opt(sample.broker_cpu_ms_per_1k),
+                    fmt_mib(sample.peak_rss_kib),
                     rounds.join(", "),
                 );
             }
@@ -222,4 +227,8 @@ impl BenchReport {
 
 fn fmt_opt(value: Option<f64>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"))
+}
+
+fn fmt_mib(kib: Option<u64>) -> String {
+    kib.map_or_else(|| "-".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0))
 }
