@@ -75,7 +75,10 @@ schemathesis() {
 # --- the binary and the broker ------------------------------------------------------------------
 say "building the debug binary"
 cargo build -q
-bin="$repo/target/debug/intercomm"
+# Honour CARGO_TARGET_DIR (a shared target directory) like cargo itself does.
+target_dir="${CARGO_TARGET_DIR:-$repo/target}"
+case "$target_dir" in /*) ;; *) target_dir="$repo/$target_dir" ;; esac
+bin="$target_dir/debug/intercomm"
 [[ -x "$bin" ]] || die "$bin is missing after cargo build"
 
 command -v rabbitmqctl >/dev/null 2>&1 || die "rabbitmqctl is not on PATH"
