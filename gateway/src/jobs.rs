@@ -153,6 +153,35 @@ pub trait JobStore: Send + Sync + 'static {
     async fn forget(&self, job_id: &str) -> Result<(), StoreError>;
     /// Jobs as they reach their final state.
     fn completions(&self) -> broadcast::Receiver<Job>;
+
+    /// Wait up to `limit` for the job to be final: `Some(job)` once it is (or already was),
+    /// `None` if it is still queued then or unknown. The default watches [`completions`];
+    /// a store that can wake exactly the waiters of one job should.
+    ///
+    /// [`completions`]: JobStore::completions
+    async fn wait_final(&self, job_id: &str, limit: Duration) -> Result<Option<Job>, StoreError> {
+        use tokio::sync::broadcast::error::RecvError;
+        // Subscribe before looking, so a completion between the two is not missed.
+        let mut completions = self.completions();
+        let deadline = tokio::time::Instant::now() + limit;
+        match self.get(job_id).await? {
+            Some(job) if job.status.is_final() => return Ok(Some(job)),
+            None => return Ok(None),
+            Some(_) => {}
+        }
+        loop {
+            match tokio::time::timeout_at(deadline, completions.recv()).await {
+                Err(_) | Ok(Err(RecvError::Closed)) => return Ok(None),
+                Ok(Ok(job)) if job.job_id == job_id => return Ok(Some(job)),
+                Ok(Ok(_)) => {}
+                Ok(Err(RecvError::Lagged(_))) => {
+                    if let Some(job) = self.get(job_id).await?.filter(|job| job.status.is_final()) {
+                        return Ok(Some(job));
+                    }
+                }
+            }
+        }
+    }
     /// Jobs currently queued (for the pending gauge).
     fn queued(&self) -> usize;
 }
@@ -207,10 +236,13 @@ struct Book {
     order: VecDeque<(Instant, String)>,
     idempotency: HashMap<(String, String), String>,
     queued: usize,
+    /// Long-polls waiting for one job each: woken by that job's completion only.
+    waiters: HashMap<String, Vec<tokio::sync::oneshot::Sender<Job>>>,
 }
 
 impl Book {
     fn remove(&mut self, job_id: &str) {
+        self.waiters.remove(job_id);
         if let Some(job) = self.jobs.remove(job_id) {
             if job.status == JobStatus::Queued {
                 self.queued -= 1;
@@ -311,6 +343,9 @@ impl JobStore for MemoryJobStore {
             finish(job, completion);
             let finished = job.clone();
             book.queued -= 1;
+            for waiter in book.waiters.remove(job_id).unwrap_or_default() {
+                let _ = waiter.send(finished.clone());
+            }
             finished
         };
         let _ = self.completions.send(finished.clone());
@@ -328,6 +363,27 @@ impl JobStore for MemoryJobStore {
 
     fn queued(&self) -> usize {
         self.book().queued
+    }
+
+    async fn wait_final(&self, job_id: &str, limit: Duration) -> Result<Option<Job>, StoreError> {
+        let receiver = {
+            let mut book = self.book();
+            match book.jobs.get(job_id) {
+                None => return Ok(None),
+                Some(job) if job.status.is_final() => return Ok(Some(job.clone())),
+                Some(_) => {}
+            }
+            let (sender, receiver) = tokio::sync::oneshot::channel();
+            let waiters = book.waiters.entry(job_id.to_owned()).or_default();
+            // Senders of long-polls that gave up are dropped here rather than piling up.
+            waiters.retain(|waiter| !waiter.is_closed());
+            waiters.push(sender);
+            receiver
+        };
+        Ok(tokio::time::timeout(limit, receiver)
+            .await
+            .ok()
+            .and_then(Result::ok))
     }
 }
 
@@ -412,6 +468,42 @@ mod tests {
         store.create(job("new", "u", None)).await.expect("ok");
         assert!(store.get("old").await.expect("ok").is_none());
         assert!(store.get("new").await.expect("ok").is_some());
+    }
+
+    /// A long-poll wakes at its own job's completion, not at another's, and gives up at its limit.
+    #[tokio::test]
+    async fn waiting_wakes_for_its_own_job_only() {
+        let store = MemoryJobStore::new(10, DEFAULT_RETENTION);
+        store.create(job("a", "u", None)).await.expect("ok");
+        store.create(job("b", "u", None)).await.expect("ok");
+        let waiting = {
+            let store = store.clone();
+            tokio::spawn(async move { store.wait_final("a", Duration::from_secs(5)).await })
+        };
+        tokio::task::yield_now().await;
+        store.complete("b", Completion::Expired).await.expect("ok");
+        assert!(
+            !waiting.is_finished(),
+            "b's completion does not wake a's waiter"
+        );
+        store
+            .complete("a", Completion::Reply(Ok(raw("7"))))
+            .await
+            .expect("ok");
+        let done = waiting.await.expect("task").expect("ok").expect("final");
+        assert_eq!(done.status, JobStatus::Succeeded);
+        assert!(store.book().waiters.is_empty(), "nothing left behind");
+        let gave_up = store
+            .wait_final("missing", Duration::from_millis(10))
+            .await
+            .expect("ok");
+        assert!(gave_up.is_none());
+        store.create(job("c", "u", None)).await.expect("ok");
+        let timed_out = store
+            .wait_final("c", Duration::from_millis(20))
+            .await
+            .expect("ok");
+        assert!(timed_out.is_none(), "still queued at the limit");
     }
 
     /// A worker's -32000 answer marks the job expired; other errors mark it failed.

@@ -12,7 +12,6 @@ use intercomm_core::CallOptions;
 use intercomm_core::schema::{HttpVerb, JobDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tokio::sync::broadcast::error::RecvError;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -420,37 +419,11 @@ pub async fn wait_final(
     job_id: &str,
     limit: Duration,
 ) -> Result<Option<Job>, ApiError> {
-    // Subscribe before looking, so a completion between the two is not missed.
-    let mut completions = state.store.completions();
-    let deadline = tokio::time::Instant::now() + limit;
-    let current = state
+    state
         .store
-        .get(job_id)
+        .wait_final(job_id, limit)
         .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    match current {
-        Some(job) if job.status.is_final() => return Ok(Some(job)),
-        None => return Ok(None),
-        Some(_) => {}
-    }
-    loop {
-        match tokio::time::timeout_at(deadline, completions.recv()).await {
-            Err(_elapsed) => return Ok(None),
-            Ok(Ok(job)) if job.job_id == job_id => return Ok(Some(job)),
-            Ok(Ok(_)) => {}
-            Ok(Err(RecvError::Lagged(_))) => {
-                let current = state
-                    .store
-                    .get(job_id)
-                    .await
-                    .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-                if let Some(job) = current.filter(|job| job.status.is_final()) {
-                    return Ok(Some(job));
-                }
-            }
-            Ok(Err(RecvError::Closed)) => return Ok(None),
-        }
-    }
+        .map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
 /// `?wait=<seconds>` on `GET /v1/jobs/{id}`.
