@@ -8,19 +8,16 @@
 //! was made that way).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use futures_util::FutureExt as _;
 use intercomm_core::Worker;
-use intercomm_core::events::EventPublisher;
-use intercomm_workers::Services;
 use serde_json::{Value, json};
 
 use crate::gateway::TestGateway;
-use crate::helpers::{TestWorker, connector, spawn_worker, unique, within};
+use crate::helpers::{TestWorker, spawn_worker, unique, within};
 
 /// The console's endpoints without a browser: assets are open, `/console/api/routes` says
 /// whether a worker is bound (and changes when one starts), the dev token is 404 outside
@@ -124,7 +121,7 @@ async fn console_in_a_browser() {
     let _one_at_a_time = crate::seed::SEED.lock().await;
 
     let database = std::env::temp_dir().join(format!("{}.db", unique("console")));
-    let services = services(&database).await;
+    let services = crate::helpers::seed_services(&database).await;
     let mut workers: Vec<TestWorker> = Vec::new();
     for name in ["messages", "subscriptions", "users"] {
         let worker = intercomm_workers::build(name, &services).expect("seed worker");
@@ -283,18 +280,6 @@ fn copy_schemas(to: &Path) {
             std::fs::copy(&path, to.join(path.file_name().expect("name"))).expect("copy");
         }
     }
-}
-
-async fn services(database: &Path) -> Services {
-    let events = EventPublisher::connect(connector("console_events"))
-        .await
-        .expect("events publisher");
-    Services::connect(
-        &format!("sqlite://{}", database.display()),
-        Arc::new(events),
-    )
-    .await
-    .expect("database opens and migrates")
 }
 
 /// Chromium's binary and chromedriver, if installed.

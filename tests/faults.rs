@@ -95,8 +95,13 @@ async fn killed_worker_process_loses_no_job() {
         let body: Value = response.json().await.expect("JSON");
         accepted.push(body["job_id"].as_str().expect("id").to_owned());
     }
-    // Both processes are mid-job (4 each); kill one outright.
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Wait until both processes hold their 4 jobs (24 - 8 left ready), then kill one outright.
+    within(10, "both worker processes to be mid-job", async {
+        while crate::shutdown::messages_in(&worker_queue("echo")).await > 16 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
     doomed.start_kill().expect("SIGKILL");
     let status = within(10, "the killed process to exit", doomed.wait())
         .await

@@ -343,7 +343,7 @@ async fn reloaded_schema_serves_the_new_route() {
 async fn broker_side_close_loses_no_accepted_job() {
     let worker_name = unique("gwe");
     let method = format!("{worker_name}.echo");
-    let _worker = echo_worker(&worker_name, &method).await;
+    let worker = echo_worker(&worker_name, &method).await;
     let mut gateway = TestGateway::start(&[(&method, &worker_name)]).await;
     let load = {
         let http = gateway.http().clone();
@@ -399,7 +399,18 @@ async fn broker_side_close_loses_no_accepted_job() {
             seen
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Cut the connection once the load is under way (some jobs done), not after a fixed time.
+    within(20, "the load to get under way", async {
+        while worker
+            .stats
+            .succeeded
+            .load(std::sync::atomic::Ordering::Relaxed)
+            < 20
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
     close_connection_from_broker(&gateway.connection_name).await;
     let (accepted, refused) = within(60, "the load to finish", load)
         .await

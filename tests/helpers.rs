@@ -325,3 +325,17 @@ impl RawCaller {
         let _ = self.connection.close(200, "done".into()).await;
     }
 }
+
+/// The seed workers' services on a SQLite file at `database`, with events on their own
+/// connection.
+pub async fn seed_services(database: &std::path::Path) -> intercomm_workers::Services {
+    let events = intercomm_core::events::EventPublisher::connect(connector("events"))
+        .await
+        .expect("events publisher");
+    intercomm_workers::Services::connect(
+        &format!("sqlite://{}", database.display()),
+        Arc::new(events),
+    )
+    .await
+    .expect("database opens and migrates")
+}

@@ -10,7 +10,9 @@ use serde_json::json;
 use crate::helpers::{close_connection_from_broker, connector, spawn_worker, unique, within};
 
 async fn slow_echo(_: Context, params: serde_json::Value) -> Result<serde_json::Value, RpcError> {
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Slow enough (400 jobs ≈ 5 s at prefetch 8) that the broker-side close, which takes
+    // `rabbitmqctl` a second or more on a busy machine, lands mid-load.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     Ok(params)
 }
 
@@ -82,9 +84,14 @@ async fn worker_recovers_and_in_flight_jobs_are_answered() {
 async fn client_recovers_and_waiting_call_gets_its_reply() {
     let name = unique("rec");
     let method = format!("{name}.slow");
-    let slow = |_: Context, params: serde_json::Value| async move {
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        Ok::<_, RpcError>(params)
+    let (started, mut running) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let slow = move |_: Context, params: serde_json::Value| {
+        let started = started.clone();
+        async move {
+            let _ = started.send(());
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            Ok::<_, RpcError>(params)
+        }
     };
     let _worker = spawn_worker(Worker::new(&name).method(method.clone(), slow)).await;
     let client_connector = connector("client");
@@ -106,7 +113,9 @@ async fn client_recovers_and_waiting_call_gets_its_reply() {
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await; // let the job be published first
+    within(10, "the job to be running", running.recv())
+        .await
+        .expect("handler channel open");
     let mut state = client.connection_state();
     close_connection_from_broker(&client_name).await;
     within(

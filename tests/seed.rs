@@ -11,16 +11,14 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use futures_util::{SinkExt, StreamExt};
-use intercomm_core::events::EventPublisher;
 use intercomm_core::{CallOptions, Error, Settings};
 use intercomm_gateway::auth::{AuthSettings, Secret, mint_hs256};
 use intercomm_gateway::{Application, GatewaySettings};
-use intercomm_workers::Services;
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{TestWorker, amqp_url, client, connector, spawn_worker, unique, within};
+use crate::helpers::{TestWorker, amqp_url, client, spawn_worker, unique, within};
 
 const SECRET: &str = "seed-flow-secret";
 
@@ -52,21 +50,9 @@ impl Drop for Seed {
     }
 }
 
-async fn services(database: &std::path::Path) -> Services {
-    let events = EventPublisher::connect(connector("events"))
-        .await
-        .expect("events publisher");
-    Services::connect(
-        &format!("sqlite://{}", database.display()),
-        Arc::new(events),
-    )
-    .await
-    .expect("database opens and migrates")
-}
-
 async fn start_seed(messages_workers: usize) -> Seed {
     let database = std::env::temp_dir().join(format!("{}.db", unique("seed")));
-    let services = services(&database).await;
+    let services = crate::helpers::seed_services(&database).await;
     let mut workers = Vec::new();
     for _ in 0..messages_workers {
         let worker = intercomm_workers::build("messages", &services).expect("messages worker");
@@ -406,7 +392,7 @@ async fn seed_flow_end_to_end() {
 async fn three_messages_workers_share_two_thousand_jobs() {
     let _one_at_a_time = SEED.lock().await;
     let database = std::env::temp_dir().join(format!("{}.db", unique("scale")));
-    let services = services(&database).await;
+    let services = crate::helpers::seed_services(&database).await;
     let mut workers = Vec::new();
     for _ in 0..3 {
         let worker = intercomm_workers::build("messages", &services)

@@ -32,7 +32,8 @@ fn slow_worker(
         .grace_period(grace)
 }
 
-async fn messages_in(queue: &str) -> u32 {
+/// Messages ready in `queue` (not delivered to any consumer).
+pub(crate) async fn messages_in(queue: &str) -> u32 {
     let (connection, channel) = raw_channel().await;
     let declared = channel
         .queue_declare(
