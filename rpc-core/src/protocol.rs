@@ -37,6 +37,8 @@ pub enum ErrorCode {
     NotFound,
     /// -32003: the job was delivered too often and was dead-lettered.
     DeliveryLimit,
+    /// -32005: the verified user may not act for the user the params name (gateway and workers).
+    Forbidden,
     /// Any other code (handlers' own errors live in -32004..=-32099 or outside the reserved range).
     Other(i32),
 }
@@ -55,6 +57,7 @@ impl ErrorCode {
             Self::Unroutable => -32001,
             Self::NotFound => -32002,
             Self::DeliveryLimit => -32003,
+            Self::Forbidden => -32005,
             Self::Other(code) => code,
         }
     }
@@ -72,6 +75,7 @@ impl ErrorCode {
             -32001 => Self::Unroutable,
             -32002 => Self::NotFound,
             -32003 => Self::DeliveryLimit,
+            -32005 => Self::Forbidden,
             other => Self::Other(other),
         }
     }
@@ -89,6 +93,7 @@ impl ErrorCode {
             Self::Unroutable => "Unroutable",
             Self::NotFound => "Not found",
             Self::DeliveryLimit => "Delivery limit",
+            Self::Forbidden => "Forbidden",
             Self::Other(_) => "Server error",
         }
     }
@@ -171,6 +176,14 @@ impl RpcError {
     pub fn invalid_request(reason: impl Into<String>) -> Self {
         Self::from_code(ErrorCode::InvalidRequest)
             .with_data(serde_json::Value::String(reason.into()))
+    }
+
+    /// -32005: the verified user may not act for the user at `pointer` in the params.
+    pub fn forbidden(pointer: &str, message: impl Into<String>) -> Self {
+        Self::from_code(ErrorCode::Forbidden).with_data(serde_json::json!({
+            "pointer": pointer,
+            "message": message.into(),
+        }))
     }
 
     /// -32000.

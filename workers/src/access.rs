@@ -13,17 +13,17 @@
 
 use intercomm_core::{Context, ErrorCode, RpcError};
 
-/// -32005: the caller may not act for the user named in params (a handler code from the range
-/// CONTRACT §3 reserves).
-pub const FORBIDDEN: i32 = -32005;
+/// -32005: the caller may not act for the user named in params ([`ErrorCode::Forbidden`], the
+/// code the gateway answers too).
+pub const FORBIDDEN: i32 = ErrorCode::Forbidden.code();
 
 /// The -32005 error for the param at `pointer`.
 #[must_use]
 pub fn forbidden(pointer: &str) -> RpcError {
-    RpcError::new(ErrorCode::Other(FORBIDDEN), "Forbidden").with_data(serde_json::json!({
-        "pointer": pointer,
-        "message": "the authenticated user may only act for themselves",
-    }))
+    RpcError::forbidden(
+        pointer,
+        "the authenticated user may only act for themselves",
+    )
 }
 
 /// Allow the job when it has no verified subject or the subject is `acting_user`; otherwise

@@ -22,7 +22,7 @@ use crate::state::AppState;
 
 /// The code for "the params name another user than the token's subject".
 /// The same code the workers answer when the verified user is not the acting user.
-pub const FORBIDDEN: i32 = -32005;
+pub const FORBIDDEN: i32 = ErrorCode::Forbidden.code();
 
 /// Handle a single request or a batch.
 pub async fn handle(
@@ -141,8 +141,10 @@ async fn dispatch(
     if let Some(pointer) = &definition.claimer {
         let claimed = definition.claimed_user(&value).unwrap_or("");
         if claimed != claims.sub {
-            return Err(RpcError::new(ErrorCode::Other(FORBIDDEN), "Forbidden")
-                .with_data(serde_json::json!({ "pointer": pointer, "message": "names another user than the token's subject" })));
+            return Err(RpcError::forbidden(
+                pointer,
+                "names another user than the token's subject",
+            ));
         }
     }
     let options = CallOptions {
