@@ -127,7 +127,17 @@ cleanup() {
   # not exist before it, and only while nobody consumes them.
   for queue in "${seed_queues[@]}"; do
     if ! awk -v q="$queue" '$1 == q { found = 1 } END { exit !found }' <<<"$queues_before"; then
-      timeout 30 rabbitmqctl -q delete_queue "$queue" --if-unused >/dev/null 2>&1
+      # Quorum queues refuse `delete_queue --if-unused`, so check the consumer count ourselves
+      # (the broker may count a stopped process's consumer for a moment: wait briefly).
+      for _ in $(seq 1 20); do
+        consumers=$(queue_list | awk -v q="$queue" '$1 == q { print $2 }')
+        [[ -z "$consumers" ]] && break
+        if [[ "$consumers" == 0 ]]; then
+          timeout 30 rabbitmqctl -q delete_queue "$queue" >/dev/null 2>&1
+          break
+        fi
+        sleep 0.5
+      done
     fi
   done
   if [[ "${FUZZ_KEEP:-0}" == 1 ]]; then
