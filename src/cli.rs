@@ -176,8 +176,69 @@ pub struct CallArgs {
 /// `intercomm bench …`.
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Raw lapin echo round trip against RpcClient + Worker, same broker, same run.
+    /// Raw lapin echo round trip against RpcClient + Worker and the HTTP gateway, same broker,
+    /// same run.
     Rpc(BenchRpcArgs),
+    /// The gateway's memory over many jobs: fill the job store to its default bound, then run
+    /// more jobs and read the gateway's RSS at checkpoints.
+    Soak(BenchSoakArgs),
+    /// (internal) The raw lapin echo worker of `bench rpc`, in its own process.
+    #[command(hide = true)]
+    ServeRaw(ServeRawArgs),
+    /// (internal) The intercomm echo worker of `bench rpc`, in its own process.
+    #[command(hide = true)]
+    ServeEcho(ServeEchoArgs),
+}
+
+/// `intercomm bench soak`.
+#[derive(Debug, Args, Clone)]
+pub struct BenchSoakArgs {
+    /// Jobs run after the store is full.
+    #[arg(long, default_value_t = 100_000)]
+    pub jobs: usize,
+    /// Jobs run first to fill the store (default: its default bound, 100 000).
+    #[arg(long)]
+    pub fill: Option<usize>,
+    /// Read the memory every this many jobs.
+    #[arg(long, default_value_t = 10_000)]
+    pub every: usize,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 64)]
+    pub inflight: usize,
+    /// Print the figures as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `intercomm bench serve-raw`.
+#[derive(Debug, Args, Clone)]
+pub struct ServeRawArgs {
+    /// Names the job queue and routing key (`bench_raw_<suffix>`, `bench.<suffix>.raw`).
+    #[arg(long)]
+    pub suffix: String,
+    /// Queue type of the job queue.
+    #[arg(long, value_enum)]
+    pub queue_type: QueueTypeArg,
+    /// Consumer prefetch.
+    #[arg(long)]
+    pub prefetch: u16,
+}
+
+/// `intercomm bench serve-echo`.
+#[derive(Debug, Args, Clone)]
+pub struct ServeEchoArgs {
+    /// The worker's name.
+    #[arg(long)]
+    pub worker: String,
+    /// The method it serves with the echo handler.
+    #[arg(long)]
+    pub method: String,
+    /// Queue type of `rpc_queue_<worker>`.
+    #[arg(long, value_enum)]
+    pub queue_type: QueueTypeArg,
+    /// Consumer prefetch.
+    #[arg(long)]
+    pub prefetch: u16,
 }
 
 /// `intercomm bench rpc`.
@@ -216,6 +277,8 @@ pub enum BenchSide {
     Raw,
     /// (b) RpcClient + Worker.
     Intercomm,
+    /// (c) the gateway over HTTP.
+    Http,
 }
 
 /// `--queue-type`.

@@ -24,6 +24,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Routes(args) => commands::routes::run(args),
         Command::Dlq(command) => commands::dlq::run(command).await,
         Command::Bench(BenchCommand::Rpc(args)) => bench::run(args).await,
+        Command::Bench(BenchCommand::Soak(args)) => bench::soak(args).await,
+        Command::Bench(BenchCommand::ServeRaw(args)) => bench::serve_raw(args).await,
+        Command::Bench(BenchCommand::ServeEcho(args)) => bench::serve_echo(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,14 +8,20 @@ use std::time::Instant;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
-use super::process_cpu::{CpuClock, peak_rss_kib};
+use super::process_cpu::{CpuClock, Roles, peak_rss_kib};
 use super::report::Sample;
 
-/// Run `jobs` round trips with `inflight` at once.
+/// Run `jobs` round trips with `inflight` at once, reading the CPU and memory of this process and
+/// of `roles`.
 ///
 /// # Errors
 /// The first failed round trip.
-pub async fn drive<F, Fut, T, E>(inflight: usize, jobs: usize, call: &F) -> anyhow::Result<Sample>
+pub async fn drive<F, Fut, T, E>(
+    inflight: usize,
+    jobs: usize,
+    roles: Roles,
+    call: &F,
+) -> anyhow::Result<Sample>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -23,7 +29,7 @@ where
 {
     let issued = Cell::new(0usize);
     let latencies = RefCell::new(Vec::with_capacity(jobs));
-    let cpu = CpuClock::start();
+    let cpu = CpuClock::start(roles);
     let started = Instant::now();
     let lane = || async {
         while issued.get() < jobs {
@@ -43,6 +49,9 @@ where
     let elapsed = started.elapsed();
     let cpu = cpu.stop();
     let mut sample = Sample::from_latencies(latencies.into_inner(), elapsed, cpu);
-    sample.peak_rss_kib = peak_rss_kib();
+    let peak_of = |pid: Option<u32>| pid.and_then(|pid| peak_rss_kib(&pid.to_string()));
+    sample.load_peak_rss_kib = peak_rss_kib("self");
+    sample.worker_peak_rss_kib = peak_of(roles.worker);
+    sample.gateway_peak_rss_kib = peak_of(roles.gateway);
     Ok(sample)
 }

@@ -21,13 +21,22 @@ pub struct Sample {
     pub p99_us: u32,
     /// Slowest round trip (µs).
     pub max_us: u32,
-    /// CPU of this process (client + worker + lapin I/O) per 1 000 jobs (ms).
-    pub own_cpu_ms_per_1k: Option<f64>,
+    /// CPU of the bench process — the load generator and the client it drives (the raw lapin
+    /// client, `RpcClient`, or the HTTP client) — per 1 000 jobs (ms).
+    pub load_cpu_ms_per_1k: Option<f64>,
+    /// CPU of the worker process per 1 000 jobs (ms).
+    pub worker_cpu_ms_per_1k: Option<f64>,
+    /// CPU of the gateway process per 1 000 jobs (ms; the HTTP side only).
+    pub gateway_cpu_ms_per_1k: Option<f64>,
     /// CPU of the broker per 1 000 jobs (ms).
     pub broker_cpu_ms_per_1k: Option<f64>,
-    /// Peak resident set size of the bench process (`VmHWM`, KiB), read right after this run.
-    /// A high-water mark of the whole process since it started, not of this run alone.
-    pub peak_rss_kib: Option<u64>,
+    /// Peak resident set size (`VmHWM`, KiB) of the bench process, read right after this run: a
+    /// high-water mark since the process started, not of this run alone.
+    pub load_peak_rss_kib: Option<u64>,
+    /// Peak resident set size of the worker process (KiB), likewise.
+    pub worker_peak_rss_kib: Option<u64>,
+    /// Peak resident set size of the gateway process (KiB), likewise.
+    pub gateway_peak_rss_kib: Option<u64>,
 }
 
 impl Sample {
@@ -54,10 +63,24 @@ impl Sample {
             p50_us: at(0.50),
             p99_us: at(0.99),
             max_us: latencies.last().copied().unwrap_or(0),
-            own_cpu_ms_per_1k: per_1k(cpu.own),
+            load_cpu_ms_per_1k: per_1k(cpu.load),
+            worker_cpu_ms_per_1k: per_1k(cpu.worker),
+            gateway_cpu_ms_per_1k: per_1k(cpu.gateway),
             broker_cpu_ms_per_1k: per_1k(cpu.broker),
-            peak_rss_kib: None,
+            load_peak_rss_kib: None,
+            worker_peak_rss_kib: None,
+            gateway_peak_rss_kib: None,
         }
+    }
+}
+
+impl Sample {
+    /// CPU per 1 000 jobs of everything intercomm (or the baseline) runs: the bench process, the
+    /// worker and the gateway, not the broker.
+    #[must_use]
+    pub fn client_cpu_ms_per_1k(&self) -> Option<f64> {
+        let load = self.load_cpu_ms_per_1k?;
+        Some(load + self.worker_cpu_ms_per_1k? + self.gateway_cpu_ms_per_1k.unwrap_or(0.0))
     }
 }
 
@@ -88,6 +111,13 @@ pub struct Level {
     pub http_submit_ratio: Option<f64>,
     /// (c rpc)/(a) throughput.
     pub http_rpc_ratio: Option<f64>,
+    /// (b)/(a) CPU per job of everything but the broker (load generator + worker).
+    pub cpu_ratio: Option<f64>,
+    /// (a') raw lapin sending the contract's whole envelope (what `RpcClient` sends), the median
+    /// round: what the envelope itself costs, apart from intercomm's code.
+    pub raw_contract: Option<Sample>,
+    /// (b)/(a') throughput: intercomm's code against the same messages on raw lapin.
+    pub contract_throughput_ratio: Option<f64>,
 }
 
 impl Level {
@@ -98,6 +128,10 @@ impl Level {
         let intercomm_rounds: Vec<f64> = intercomm.iter().map(|s| s.jobs_per_sec).collect();
         let raw = median(raw);
         let intercomm = median(intercomm);
+        let cpu_ratio = intercomm
+            .client_cpu_ms_per_1k()
+            .zip(raw.client_cpu_ms_per_1k())
+            .map(|(b, a)| b / a.max(1e-9));
         Self {
             inflight,
             jobs,
@@ -111,7 +145,22 @@ impl Level {
             http_rpc: None,
             http_submit_ratio: None,
             http_rpc_ratio: None,
+            cpu_ratio,
+            raw_contract: None,
+            contract_throughput_ratio: None,
         }
+    }
+
+    /// Add the rounds of raw lapin with the contract envelope (none when not measured).
+    #[must_use]
+    pub fn with_raw_contract(mut self, samples: Vec<Sample>) -> Self {
+        if !samples.is_empty() {
+            let sample = median(samples);
+            self.contract_throughput_ratio =
+                Some(self.intercomm.jobs_per_sec / sample.jobs_per_sec.max(1e-9));
+            self.raw_contract = Some(sample);
+        }
+        self
     }
 
     /// Add the HTTP side's rounds (none when it was not measured).
@@ -173,15 +222,24 @@ impl BenchReport {
         );
         let _ = writeln!(
             out,
-            "| in flight | side | jobs/s | p50 µs | p99 µs | max µs | bench CPU ms/1k | broker CPU ms/1k | bench peak RSS MiB (VmHWM: process high-water mark after this run) | rounds (jobs/s) |"
+            "CPU: ms per 1 000 jobs of each process (load = the bench process: load generator and \
+             client). RSS: peak (VmHWM) of each process after the run, MiB.\n"
         );
-        let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|");
+        let _ = writeln!(
+            out,
+            "| in flight | side | jobs/s | p50 µs | p99 µs | max µs | CPU load | CPU worker | CPU gateway | CPU broker | RSS worker | RSS gateway | rounds (jobs/s) |"
+        );
+        let _ = writeln!(
+            out,
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        );
         for level in &self.levels {
             let no_rounds = Vec::new();
-            let mut sides = vec![
-                ("(a) raw lapin", &level.raw, &level.raw_rounds),
-                ("(b) intercomm", &level.intercomm, &level.intercomm_rounds),
-            ];
+            let mut sides = vec![("(a) raw lapin", &level.raw, &level.raw_rounds)];
+            if let Some(sample) = &level.raw_contract {
+                sides.push(("(a') raw lapin, contract envelope", sample, &no_rounds));
+            }
+            sides.push(("(b) intercomm", &level.intercomm, &level.intercomm_rounds));
             if let Some(sample) = &level.http_submit {
                 sides.push(("(c) HTTP submit+wait", sample, &no_rounds));
             }
@@ -192,16 +250,19 @@ impl BenchReport {
                 let rounds: Vec<String> = rounds.iter().map(|r| format!("{r:.0}")).collect();
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     level.inflight,
                     side,
                     sample.jobs_per_sec,
                     sample.p50_us,
                     sample.p99_us,
                     sample.max_us,
-                    fmt_opt(sample.own_cpu_ms_per_1k),
+                    fmt_opt(sample.load_cpu_ms_per_1k),
+                    fmt_opt(sample.worker_cpu_ms_per_1k),
+                    fmt_opt(sample.gateway_cpu_ms_per_1k),
                     fmt_opt(sample.broker_cpu_ms_per_1k),
-                    fmt_mib(sample.peak_rss_kib),
+                    fmt_mib(sample.worker_peak_rss_kib),
+                    fmt_mib(sample.gateway_peak_rss_kib),
                     rounds.join(", "),
                 );
             }
@@ -210,9 +271,21 @@ impl BenchReport {
         for level in &self.levels {
             let _ = writeln!(
                 out,
-                "in flight {:>3}: (b)/(a) throughput {:.2}x, p50 {:.2}x",
-                level.inflight, level.throughput_ratio, level.p50_ratio
+                "in flight {:>3}: (b)/(a) throughput {:.2}x, p50 {:.2}x, CPU outside the broker {}",
+                level.inflight,
+                level.throughput_ratio,
+                level.p50_ratio,
+                level
+                    .cpu_ratio
+                    .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x")),
             );
+            if let Some(ratio) = level.contract_throughput_ratio {
+                let _ = writeln!(
+                    out,
+                    "in flight {:>3}: (b)/(a') throughput {ratio:.2}x (same messages on raw lapin)",
+                    level.inflight
+                );
+            }
             if let (Some(submit), Some(rpc)) = (level.http_submit_ratio, level.http_rpc_ratio) {
                 let _ = writeln!(
                     out,

@@ -90,7 +90,7 @@ fn header(out: &mut String, report: &BenchReport, sides: &[&Side]) {
         .levels
         .iter()
         .flat_map(|l| SIDES.iter().filter_map(|s| (s.pick)(l)))
-        .filter_map(|s| s.peak_rss_kib)
+        .filter_map(|s| s.worker_peak_rss_kib)
         .max();
     let mut subtitle = format!(
         "prefetch 64, median of {rounds} round{} per side",
@@ -99,7 +99,7 @@ fn header(out: &mut String, report: &BenchReport, sides: &[&Side]) {
     if let Some(kib) = peak {
         let _ = write!(
             subtitle,
-            "; bench process peak RSS (VmHWM) at the end: {:.1} MiB",
+            "; worker peak RSS (VmHWM): {:.1} MiB",
             kib as f64 / 1024.0
         );
     }
@@ -400,9 +400,13 @@ mod tests {
             p50_us,
             p99_us,
             max_us: p99_us * 2,
-            own_cpu_ms_per_1k: Some(40.0),
+            load_cpu_ms_per_1k: Some(40.0),
+            worker_cpu_ms_per_1k: Some(30.0),
+            gateway_cpu_ms_per_1k: None,
             broker_cpu_ms_per_1k: Some(70.0),
-            peak_rss_kib: Some(51_200),
+            load_peak_rss_kib: Some(40_000),
+            worker_peak_rss_kib: Some(51_200),
+            gateway_peak_rss_kib: None,
         }
     }
 
