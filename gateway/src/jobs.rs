@@ -230,25 +230,102 @@ impl std::fmt::Debug for MemoryJobStore {
     }
 }
 
+/// A job as the memory store keeps it: the [`Job`] without its derivable parts (links), with
+/// boxed strings and a boxed outcome, so that a full store stays small; a [`Job`] is built again
+/// when it is read.
+struct Entry {
+    job_id: Arc<str>,
+    method: Box<str>,
+    owner: Box<str>,
+    status: JobStatus,
+    outcome: Option<Box<Result<Box<RawValue>, RpcError>>>,
+    created_at: Box<str>,
+    completed_at: Option<Box<str>>,
+    idempotency_key: Option<Box<str>>,
+    accepted: Instant,
+}
+
+impl Entry {
+    fn new(job: Job) -> Self {
+        let mut entry = Self {
+            job_id: Arc::from(job.job_id),
+            method: job.method.into_boxed_str(),
+            owner: job.owner.into_boxed_str(),
+            status: job.status,
+            outcome: None,
+            created_at: job.created_at.into_boxed_str(),
+            completed_at: None,
+            idempotency_key: job.idempotency_key.map(String::into_boxed_str),
+            accepted: job.accepted,
+        };
+        entry.set_outcome(job.completed_at, job.result, job.error);
+        entry
+    }
+
+    fn set_outcome(
+        &mut self,
+        completed_at: Option<String>,
+        result: Option<Box<RawValue>>,
+        error: Option<RpcError>,
+    ) {
+        self.completed_at = completed_at.map(String::into_boxed_str);
+        self.outcome = match (result, error) {
+            (_, Some(error)) => Some(Box::new(Err(error))),
+            (Some(result), None) => Some(Box::new(Ok(result))),
+            (None, None) => None,
+        };
+    }
+
+    fn to_job(&self) -> Job {
+        let (result, error) = match self.outcome.as_deref() {
+            Some(Ok(result)) => (Some(result.clone()), None),
+            Some(Err(error)) => (None, Some(error.clone())),
+            None => (None, None),
+        };
+        Job {
+            job_id: self.job_id.to_string(),
+            method: self.method.to_string(),
+            owner: self.owner.to_string(),
+            status: self.status,
+            result,
+            error,
+            created_at: self.created_at.to_string(),
+            completed_at: self.completed_at.as_deref().map(str::to_owned),
+            idempotency_key: self.idempotency_key.as_deref().map(str::to_owned),
+            links: JobLinks {
+                this: format!("/v1/jobs/{}", self.job_id),
+            },
+            accepted: self.accepted,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Book {
-    jobs: HashMap<String, Job>,
-    order: VecDeque<(Instant, String)>,
-    idempotency: HashMap<(String, String), String>,
+    /// Boxed entries: the table keeps spare buckets (and doubles once when the tombstones of
+    /// evicted jobs fill it), so a bucket should be two pointers, not a whole job.
+    jobs: HashMap<Arc<str>, Box<Entry>>,
+    order: VecDeque<(Instant, Arc<str>)>,
+    idempotency: HashMap<(Box<str>, Box<str>), Arc<str>>,
     queued: usize,
     /// Long-polls waiting for one job each: woken by that job's completion only.
-    waiters: HashMap<String, Vec<tokio::sync::oneshot::Sender<Job>>>,
+    waiters: HashMap<Arc<str>, Vec<tokio::sync::oneshot::Sender<Job>>>,
 }
 
 impl Book {
     fn remove(&mut self, job_id: &str) {
         self.waiters.remove(job_id);
-        if let Some(job) = self.jobs.remove(job_id) {
-            if job.status == JobStatus::Queued {
+        if let Some(entry) = self.jobs.remove(job_id) {
+            if entry.status == JobStatus::Queued {
                 self.queued -= 1;
             }
-            if let Some(key) = job.idempotency_key {
-                self.idempotency.remove(&(job.owner, key));
+            let Entry {
+                owner,
+                idempotency_key,
+                ..
+            } = *entry;
+            if let Some(key) = idempotency_key {
+                self.idempotency.remove(&(owner, key));
             }
         }
     }
@@ -304,27 +381,29 @@ impl MemoryJobStore {
 #[async_trait]
 impl JobStore for MemoryJobStore {
     async fn create(&self, job: Job) -> Result<Created, StoreError> {
+        let entry = Box::new(Entry::new(job));
         let mut book = self.book();
-        if let Some(key) = &job.idempotency_key {
-            let index = (job.owner.clone(), key.clone());
+        if let Some(key) = &entry.idempotency_key {
+            let index = (entry.owner.clone(), key.clone());
             if let Some(existing) = book
                 .idempotency
                 .get(&index)
                 .and_then(|id| book.jobs.get(id))
             {
-                return Ok(Created::Existing(Box::new(existing.clone())));
+                return Ok(Created::Existing(Box::new(existing.to_job())));
             }
-            book.idempotency.insert(index, job.job_id.clone());
+            book.idempotency.insert(index, Arc::clone(&entry.job_id));
         }
-        self.evict(&mut book, job.accepted);
-        book.order.push_back((job.accepted, job.job_id.clone()));
+        self.evict(&mut book, entry.accepted);
+        book.order
+            .push_back((entry.accepted, Arc::clone(&entry.job_id)));
         book.queued += 1;
-        book.jobs.insert(job.job_id.clone(), job);
+        book.jobs.insert(Arc::clone(&entry.job_id), entry);
         Ok(Created::New)
     }
 
     async fn get(&self, job_id: &str) -> Result<Option<Job>, StoreError> {
-        Ok(self.book().jobs.get(job_id).cloned())
+        Ok(self.book().jobs.get(job_id).map(|entry| entry.to_job()))
     }
 
     async fn complete(
@@ -334,19 +413,25 @@ impl JobStore for MemoryJobStore {
     ) -> Result<Option<Job>, StoreError> {
         let finished = {
             let mut book = self.book();
-            let Some(job) = book.jobs.get_mut(job_id) else {
+            let Some(entry) = book.jobs.get_mut(job_id) else {
                 return Ok(None);
             };
-            if job.status.is_final() {
+            if entry.status.is_final() {
                 return Ok(None);
             }
-            finish(job, completion);
-            let finished = job.clone();
+            let mut job = entry.to_job();
+            finish(&mut job, completion);
+            entry.status = job.status;
+            entry.set_outcome(
+                job.completed_at.clone(),
+                job.result.clone(),
+                job.error.clone(),
+            );
             book.queued -= 1;
             for waiter in book.waiters.remove(job_id).unwrap_or_default() {
-                let _ = waiter.send(finished.clone());
+                let _ = waiter.send(job.clone());
             }
-            finished
+            job
         };
         let _ = self.completions.send(finished.clone());
         Ok(Some(finished))
@@ -368,13 +453,13 @@ impl JobStore for MemoryJobStore {
     async fn wait_final(&self, job_id: &str, limit: Duration) -> Result<Option<Job>, StoreError> {
         let receiver = {
             let mut book = self.book();
-            match book.jobs.get(job_id) {
+            let key = match book.jobs.get(job_id) {
                 None => return Ok(None),
-                Some(job) if job.status.is_final() => return Ok(Some(job.clone())),
-                Some(_) => {}
-            }
+                Some(entry) if entry.status.is_final() => return Ok(Some(entry.to_job())),
+                Some(entry) => Arc::clone(&entry.job_id),
+            };
             let (sender, receiver) = tokio::sync::oneshot::channel();
-            let waiters = book.waiters.entry(job_id.to_owned()).or_default();
+            let waiters = book.waiters.entry(key).or_default();
             // Senders of long-polls that gave up are dropped here rather than piling up.
             waiters.retain(|waiter| !waiter.is_closed());
             waiters.push(sender);
