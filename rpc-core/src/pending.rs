@@ -30,7 +30,9 @@ pub(crate) enum Claim {
 #[derive(Debug, Default)]
 struct Book {
     calls: HashMap<String, oneshot::Sender<Reply>>,
-    submitted: HashMap<String, u64>,
+    /// Each submitted job's key in `deadlines`, so that its reply removes both: the deadline
+    /// index holds only jobs still waiting, not every job of the last timeout period.
+    submitted: HashMap<String, (Instant, u64)>,
     deadlines: BTreeMap<(Instant, u64), String>,
     next_seq: u64,
 }
@@ -67,12 +69,18 @@ impl Pending {
         let seq = book.next_seq;
         book.next_seq += 1;
         book.deadlines.insert((deadline, seq), id.clone());
-        book.submitted.insert(id, seq);
+        if let Some(earlier) = book.submitted.insert(id, (deadline, seq)) {
+            // The same id submitted again: only its newest registration counts.
+            book.deadlines.remove(&earlier);
+        }
     }
 
     /// Forget a submitted job (its publish failed).
     pub(crate) fn forget_submitted(&self, id: &str) {
-        self.book().submitted.remove(id);
+        let mut book = self.book();
+        if let Some(key) = book.submitted.remove(id) {
+            book.deadlines.remove(&key);
+        }
     }
 
     /// Who was waiting for this correlation id (removing them: the first reply wins).
@@ -81,7 +89,8 @@ impl Pending {
         if let Some(sender) = book.calls.remove(correlation_id) {
             return Claim::Call(sender);
         }
-        if book.submitted.remove(correlation_id).is_some() {
+        if let Some(key) = book.submitted.remove(correlation_id) {
+            book.deadlines.remove(&key);
             return Claim::Submitted;
         }
         Claim::Unknown
@@ -95,17 +104,12 @@ impl Pending {
             if entry.key().0 > now {
                 break;
             }
-            let seq = entry.key().1;
-            let id = entry.remove();
+            let (key, id) = entry.remove_entry();
             // Only if it is still waiting (not replied) and is the same registration.
-            if book.submitted.get(&id) == Some(&seq) {
+            if book.submitted.get(&id) == Some(&key) {
                 book.submitted.remove(&id);
                 expired.push(id);
             }
-        }
-        // Deadlines of replied jobs linger until due; drop them once the book is empty.
-        if book.submitted.is_empty() {
-            book.deadlines.clear();
         }
         expired
     }
@@ -172,5 +176,22 @@ mod tests {
             vec!["later".to_owned()]
         );
         assert_eq!(pending.len(), 0);
+    }
+
+    /// The deadline index holds only jobs still waiting: a gateway submitting thousands of jobs
+    /// per second with 30 s deadlines must not keep every one of them until it is due.
+    #[test]
+    fn a_reply_or_a_forget_removes_the_deadline() {
+        let pending = Pending::default();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for id in ["a", "b", "c"] {
+            pending.register_submitted(id.into(), deadline);
+        }
+        pending.register_submitted("a".into(), deadline + Duration::from_secs(1));
+        assert_eq!(pending.book().deadlines.len(), 3);
+        assert!(matches!(pending.claim("a"), Claim::Submitted));
+        pending.forget_submitted("b");
+        assert_eq!(pending.book().deadlines.len(), 1);
+        assert_eq!(pending.len(), 1);
     }
 }
