@@ -89,7 +89,53 @@ impl Default for WorkerMetrics {
     }
 }
 
+/// One method's series, looked up once: recording a call through it takes no lock, no hashing
+/// and no allocation.
+#[derive(Clone, Debug)]
+pub struct MethodMetrics {
+    succeeded: Counter,
+    failed: Counter,
+    latency: Histogram,
+}
+
+impl MethodMetrics {
+    /// A call ended after `elapsed`.
+    pub fn handled(&self, succeeded: bool, elapsed: Duration) {
+        if succeeded {
+            self.succeeded.inc();
+        } else {
+            self.failed.inc();
+        }
+        self.latency.observe(elapsed.as_secs_f64());
+    }
+}
+
 impl WorkerMetrics {
+    /// The series of `method`, to record its calls with [`MethodMetrics::handled`].
+    #[must_use]
+    pub fn method(&self, method: &str) -> MethodMetrics {
+        let jobs = |outcome| {
+            self.0
+                .jobs
+                .get_or_create(&JobLabels {
+                    method: method.to_owned(),
+                    outcome,
+                })
+                .clone()
+        };
+        MethodMetrics {
+            succeeded: jobs("succeeded"),
+            failed: jobs("failed"),
+            latency: self
+                .0
+                .latency
+                .get_or_create(&MethodLabel {
+                    method: method.to_owned(),
+                })
+                .clone(),
+        }
+    }
+
     /// A call of `method` ended after `elapsed`.
     pub fn handled(&self, method: &str, succeeded: bool, elapsed: Duration) {
         let outcome = if succeeded { "succeeded" } else { "failed" };

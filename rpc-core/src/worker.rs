@@ -36,7 +36,7 @@ use crate::connection::{Backoff, Connector};
 use crate::envelope::{CONTENT_TYPE_JSON, DeliveredJob, reply_properties};
 use crate::error::{Error, Result};
 use crate::handler::{Context, Handler, TypedHandler};
-use crate::metrics::WorkerMetrics;
+use crate::metrics::{MethodMetrics, WorkerMetrics};
 use crate::protocol::{
     Call, ErrorCode, Id, Incoming, Outcome, RpcError, parse_incoming, write_response,
 };
@@ -257,11 +257,17 @@ impl Worker {
 /// What the job tasks share.
 struct Shared {
     worker: Arc<str>,
-    handlers: HashMap<String, Arc<dyn Handler>>,
+    handlers: HashMap<String, Route>,
     queue_type: QueueType,
     delivery_limit: u32,
     stats: Arc<WorkerStats>,
     metrics: WorkerMetrics,
+}
+
+/// A served method: its handler and its metric series, looked up once per call.
+struct Route {
+    handler: Arc<dyn Handler>,
+    metrics: MethodMetrics,
 }
 
 struct Runtime {
@@ -282,7 +288,14 @@ impl From<Worker> for Runtime {
         Self {
             shared: Arc::new(Shared {
                 worker: Arc::from(worker.name.as_str()),
-                handlers: worker.handlers,
+                handlers: worker
+                    .handlers
+                    .into_iter()
+                    .map(|(method, handler)| {
+                        let metrics = worker.metrics.method(&method);
+                        (method, Route { handler, metrics })
+                    })
+                    .collect(),
                 queue_type: worker.queue_type,
                 delivery_limit: worker.delivery_limit,
                 stats: worker.stats,
@@ -751,7 +764,7 @@ async fn run_call<'a>(
     };
     let outcome = match shared.handlers.get(method.as_ref()) {
         None => Err(RpcError::method_not_found(&method)),
-        Some(handler) => {
+        Some(route) => {
             let context = Context {
                 worker: Arc::clone(&shared.worker),
                 method: method.to_string(),
@@ -762,11 +775,14 @@ async fn run_call<'a>(
                 delivery_count: job.delivery_count,
             };
             let started = std::time::Instant::now();
-            let outcome =
-                run_handler(handler.as_ref(), context, params.as_deref(), job.deadline).await;
-            shared
-                .metrics
-                .handled(&method, outcome.is_ok(), started.elapsed());
+            let outcome = run_handler(
+                route.handler.as_ref(),
+                context,
+                params.as_deref(),
+                job.deadline,
+            )
+            .await;
+            route.metrics.handled(outcome.is_ok(), started.elapsed());
             outcome
         }
     };
