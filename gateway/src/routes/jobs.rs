@@ -11,12 +11,13 @@ use axum::response::{IntoResponse, Response};
 use intercomm_core::CallOptions;
 use intercomm_core::schema::{HttpVerb, JobDefinition};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::{authenticate, read_body, read_json, require_json, traceparent};
+use super::{authenticate, read_body, read_json_and_raw, require_json, traceparent};
 use crate::auth::Claims;
 use crate::error::ApiError;
 use crate::jobs::{Created, Job, JobLinks};
@@ -43,8 +44,8 @@ pub async fn submit_generic(
         .get(&method)
         .cloned()
         .ok_or_else(|| ApiError::UnknownMethod(method.clone()))?;
-    let params = read_json(&state, &headers, body).await?;
-    submit(&state, &headers, &claims, &definition, params).await
+    let (params, raw) = read_json_and_raw(&state, &headers, body).await?;
+    submit(&state, &headers, &claims, &definition, params, Some(raw)).await
 }
 
 /// A schema's own `http` route (the router's fallback): path and query parameters merge into
@@ -117,6 +118,7 @@ pub async fn schema_route(
         &claims,
         &definition,
         Value::Object(params),
+        None,
     )
     .await
 }
@@ -238,13 +240,15 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// Validate, authorise, record, publish, and answer 202 (or 200 when `Prefer: wait` saw the
-/// job finish).
+/// job finish). `raw` is the request body the params were parsed from, when they are exactly
+/// that body: it is published as it came, not serialised again.
 async fn submit(
     state: &AppState,
     headers: &HeaderMap,
     claims: &Claims,
     definition: &Arc<JobDefinition>,
     params: Value,
+    raw: Option<Box<RawValue>>,
 ) -> Result<Response, ApiError> {
     if state.is_shutting_down() {
         return Err(ApiError::ShuttingDown);
@@ -307,8 +311,11 @@ async fn submit(
         }
         Created::New => {}
     }
-    let raw =
-        serde_json::value::to_raw_value(&params).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let raw = match raw {
+        Some(raw) => raw,
+        None => serde_json::value::to_raw_value(&params)
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+    };
     let options = CallOptions {
         timeout: Some(definition.timeout.unwrap_or(state.settings.job_timeout)),
         id: Some(job_id.clone()),

@@ -116,6 +116,33 @@ pub async fn read_json(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<serde_json::Value, ApiError> {
+    Ok(read_json_bytes(state, headers, body).await?.0)
+}
+
+/// [`read_json`], also keeping the body itself as raw JSON, to publish as it came rather than
+/// serialise the parsed value again.
+///
+/// # Errors
+/// As [`read_json`].
+pub async fn read_json_and_raw(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(serde_json::Value, Box<serde_json::value::RawValue>), ApiError> {
+    let (value, bytes) = read_json_bytes(state, headers, body).await?;
+    // Valid JSON is valid UTF-8: neither step fails once the parse succeeded.
+    let text = String::from_utf8(bytes.to_vec())
+        .map_err(|error| ApiError::InvalidJson(error.to_string()))?;
+    let raw = serde_json::value::RawValue::from_string(text)
+        .map_err(|error| ApiError::InvalidJson(error.to_string()))?;
+    Ok((value, raw))
+}
+
+async fn read_json_bytes(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(serde_json::Value, axum::body::Bytes), ApiError> {
     let bytes = read_body(state, body).await?;
     if bytes.is_empty() {
         return Err(ApiError::InvalidJson(
@@ -123,7 +150,9 @@ pub async fn read_json(
         ));
     }
     require_json(headers)?;
-    serde_json::from_slice(&bytes).map_err(|error| ApiError::InvalidJson(error.to_string()))
+    let value =
+        serde_json::from_slice(&bytes).map_err(|error| ApiError::InvalidJson(error.to_string()))?;
+    Ok((value, bytes))
 }
 
 /// Read a body of at most the configured limit.
