@@ -4,6 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc rather than glibc malloc: every role allocates per message, and in the profile glibc's
+/// malloc and free (with its fastbin consolidation) took about 15 % of the gateway's CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = intercomm::cli::Cli::parse();
     intercomm_core::telemetry::init(cli.log_format.into());

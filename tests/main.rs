@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod bench;
 mod cli;
 mod client;
 mod console;
