@@ -61,7 +61,11 @@ impl RoleProcess {
     /// When the process cannot start.
     pub fn spawn(role: &'static str, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let mut command = command(args)?;
-        command.envs(env.iter().copied()).stdin(Stdio::null());
+        // Its standard output stays out of the bench's own (which may be `--json`).
+        command
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
         let child = command
             .spawn()
             .with_context(|| format!("starting the {role} process"))?;
