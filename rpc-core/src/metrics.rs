@@ -136,22 +136,10 @@ impl WorkerMetrics {
         }
     }
 
-    /// A call of `method` ended after `elapsed`.
+    /// A call of `method` ended after `elapsed` (looks the series up each time; the worker keeps
+    /// [`WorkerMetrics::method`] handles instead).
     pub fn handled(&self, method: &str, succeeded: bool, elapsed: Duration) {
-        let outcome = if succeeded { "succeeded" } else { "failed" };
-        self.0
-            .jobs
-            .get_or_create(&JobLabels {
-                method: method.to_owned(),
-                outcome,
-            })
-            .inc();
-        self.0
-            .latency
-            .get_or_create(&MethodLabel {
-                method: method.to_owned(),
-            })
-            .observe(elapsed.as_secs_f64());
+        self.method(method).handled(succeeded, elapsed);
     }
 
     /// A delivery started (the guard ends it).
