@@ -203,7 +203,7 @@ async fn duplicate_reply_is_dropped_and_counted() {
                         reply_to.clone(),
                         BasicPublishOptions::default(),
                         body.to_string().as_bytes(),
-                        reply_properties(correlation_id.as_str(), None),
+                        reply_properties(correlation_id.as_str()),
                     )
                     .await
                     .expect("publish")

@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod acks;
 mod bench;
 mod cli;
 mod client;

@@ -9,6 +9,7 @@
 //! - [`config`]: settings with defaults and `INTERCOMM_*` overrides.
 //! - [`connection`]: named connections and reconnect backoff.
 //! - [`dlq`]: listing and replaying dead letters (for operators).
+//! - `acks` (private): a worker channel's acknowledgements, consecutive ones coalesced.
 //! - [`client`]: [`RpcClient`] — `call`, `submit`, `notify` with confirms and mandatory publishes.
 //! - `pending` (private): the client's book of outstanding correlation ids.
 //! - [`handler`]: [`Context`] and typed handlers.
@@ -19,6 +20,7 @@
 //! - [`telemetry`]: logging set-up and W3C trace context.
 //! - [`error`]: [`Error`], the crate's one error enum.
 
+mod acks;
 pub mod client;
 pub mod config;
 pub mod connection;

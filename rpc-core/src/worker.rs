@@ -18,8 +18,8 @@ use futures_util::StreamExt;
 use futures_util::future::join_all;
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
-    BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+    BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions,
+    BasicQosOptions, ConfirmSelectOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{Channel, Confirmation, Connection};
@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::acks::{AckCoalescer, AckSender};
 use crate::config::Settings;
 use crate::connection::{Backoff, Connector};
 use crate::envelope::{CONTENT_TYPE_JSON, DeliveredJob, reply_properties};
@@ -398,17 +399,18 @@ impl Runtime {
         let shared_channel = Arc::new(channel.clone());
         let give_back = CancellationToken::new();
         let _give_back_on_exit = give_back.clone().drop_guard();
+        let acks = AckCoalescer::start(self.spec.worker.clone());
         loop {
             tokio::select! {
                 biased;
                 () = shutdown.as_mut() => {
-                    self.drain(&channel, &consumer_tag, &jobs, &give_back).await;
+                    self.drain(&channel, &consumer_tag, &jobs, &give_back, acks).await;
                     return Ok(SessionEnd::Shutdown);
                 }
                 delivery = consumer.next() => {
                     match delivery {
                         Some(Ok(delivery)) => {
-                            let job = process(Arc::clone(&self.shared), Arc::clone(&shared_channel), delivery);
+                            let job = process(Arc::clone(&self.shared), Arc::clone(&shared_channel), acks.sender(), delivery);
                             let give_back = give_back.clone();
                             jobs.spawn(async move {
                                 tokio::select! {
@@ -433,6 +435,7 @@ impl Runtime {
         consumer_tag: &str,
         jobs: &TaskTracker,
         give_back: &CancellationToken,
+        acks: AckCoalescer,
     ) {
         self.state.send_replace(WorkerState::Stopped);
         if let Err(error) = channel
@@ -458,6 +461,7 @@ impl Runtime {
             give_back.cancel();
             jobs.wait().await;
         }
+        acks.finish().await;
         let _ = channel.close(200, "worker stopped".into()).await;
         tracing::info!(worker = %self.spec.worker, "worker stopped");
     }
@@ -481,7 +485,8 @@ enum Settle {
 }
 
 /// One delivery, start to finish.
-async fn process(shared: Arc<Shared>, channel: Arc<Channel>, delivery: Delivery) {
+async fn process(shared: Arc<Shared>, channel: Arc<Channel>, acks: AckSender, delivery: Delivery) {
+    let tag = delivery.delivery_tag;
     let job = DeliveredJob::from_properties(&delivery.properties);
     let trace = job.traceparent.as_deref().and_then(TraceContext::parse);
     // A debug span: at the default `info` level, creating it and formatting its fields costs
@@ -510,15 +515,7 @@ async fn process(shared: Arc<Shared>, channel: Arc<Channel>, delivery: Delivery)
         if let (Some(body), Some(reply_to), Some(correlation_id)) =
             (reply, &job.reply_to, &job.correlation_id)
         {
-            let traceparent = trace.map(|t| t.child().to_string());
-            match publish_reply(
-                &channel,
-                reply_to,
-                correlation_id,
-                traceparent.as_deref(),
-                &body,
-            )
-            .await
+            match publish_reply(&channel, reply_to, correlation_id, &body).await
             {
                 Ok(true) => {}
                 Ok(false) => {
@@ -535,30 +532,32 @@ async fn process(shared: Arc<Shared>, channel: Arc<Channel>, delivery: Delivery)
                             ..BasicNackOptions::default()
                         })
                         .await;
+                    acks.done(tag);
                     return;
                 }
             }
         }
-        let settled = match settle {
-            Settle::Ack => delivery.acker.ack(BasicAckOptions::default()).await,
+        match settle {
+            Settle::Ack => acks.ack(tag, delivery.acker),
             Settle::DeadLetter => {
                 WorkerStats::bump(&shared.stats.dead_lettered);
                 shared.metrics.dead_lettered();
-                delivery
+                let nacked = delivery
                     .acker
                     .nack(BasicNackOptions {
                         requeue: false,
                         ..BasicNackOptions::default()
                     })
-                    .await
+                    .await;
+                if let Err(error) = nacked {
+                    tracing::warn!(
+                        job_id = ?job.correlation_id,
+                        %error,
+                        "could not dead-letter the job; the broker will redeliver it"
+                    );
+                }
+                acks.done(tag);
             }
-        };
-        if let Err(error) = settled {
-            tracing::warn!(
-                job_id = ?job.correlation_id,
-                %error,
-                "could not settle the job; the broker will redeliver it"
-            );
         }
     }
     .instrument(span)
@@ -570,7 +569,6 @@ async fn publish_reply(
     channel: &Channel,
     reply_to: &str,
     correlation_id: &str,
-    traceparent: Option<&str>,
     body: &[u8],
 ) -> Result<bool> {
     let confirmation = channel
@@ -582,7 +580,7 @@ async fn publish_reply(
                 ..BasicPublishOptions::default()
             },
             body,
-            reply_properties(correlation_id, traceparent),
+            reply_properties(correlation_id),
         )
         .await?
         .await?;

@@ -37,8 +37,8 @@ fn routing_key(suffix: &str) -> String {
 
 /// The raw echo worker (run in its own process by `intercomm bench serve-raw`): declare the job
 /// queue, echo every job back to its `reply_to` with confirms, ack after the confirm; stop when
-/// the bench says so. A job's `traceparent` header, if any, goes back on the reply, as
-/// intercomm's worker does (its child span there).
+/// the bench says so. Each delivery is acknowledged on its own: the minimal way, which
+/// intercomm's worker improves on by coalescing runs of acks.
 ///
 /// # Errors
 /// When the broker is unreachable or refuses a declaration.
@@ -103,24 +103,10 @@ pub async fn serve_worker(
                     .correlation_id()
                     .clone()
                     .unwrap_or_default();
-                let mut properties = BasicProperties::default()
+                let properties = BasicProperties::default()
                     .with_content_type("application/json".into())
                     .with_delivery_mode(2)
                     .with_correlation_id(correlation_id);
-                let traceparent = delivery.properties.headers().as_ref().and_then(|headers| {
-                    headers
-                        .inner()
-                        .get(intercomm_core::envelope::HEADER_TRACEPARENT)
-                        .cloned()
-                });
-                if let Some(traceparent) = traceparent {
-                    let mut headers = FieldTable::default();
-                    headers.insert(
-                        intercomm_core::envelope::HEADER_TRACEPARENT.into(),
-                        traceparent,
-                    );
-                    properties = properties.with_headers(headers);
-                }
                 let published = async {
                     channel
                         .basic_publish(
