@@ -80,6 +80,7 @@ async fn bench_rpc_measures_each_role_in_its_own_process() {
             "raw",
             "raw_contract",
             "intercomm",
+            "http_accepted",
             "http_submit",
             "http_rpc",
         ] {
@@ -102,6 +103,7 @@ async fn bench_rpc_measures_each_role_in_its_own_process() {
         }
         positive(level, "throughput_ratio");
         positive(level, "contract_throughput_ratio");
+        positive(level, "http_accepted_ratio");
         positive(level, "http_submit_ratio");
     }
     // The worker processes and the gateway stopped and the bench deleted its queues.

@@ -27,6 +27,27 @@ where
     Fut: Future<Output = Result<T, E>>,
     E: Into<anyhow::Error>,
 {
+    drive_then(inflight, jobs, roles, call, async { Ok(()) }).await
+}
+
+/// As [`drive`], but the run (its duration and CPU) ends only once `settled` is done too: for
+/// calls that return before the job they start is finished (a submit answered 202), `settled`
+/// waits for the last job's result.
+///
+/// # Errors
+/// The first failed call, or `settled`'s error.
+pub async fn drive_then<F, Fut, T, E>(
+    inflight: usize,
+    jobs: usize,
+    roles: Roles,
+    call: &F,
+    settled: impl Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<Sample>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Into<anyhow::Error>,
+{
     let issued = Cell::new(0usize);
     let latencies = RefCell::new(Vec::with_capacity(jobs));
     let cpu = CpuClock::start(roles);
@@ -46,6 +67,7 @@ where
         result?;
     }
     drop(lanes);
+    settled.await?;
     let elapsed = started.elapsed();
     let cpu = cpu.stop();
     let mut sample = Sample::from_latencies(latencies.into_inner(), elapsed, cpu);

@@ -3,23 +3,39 @@
 //! answered once the result is recorded) and as synchronous `POST /v1/rpc`. The gateway is
 //! `intercomm gateway` in its own process; this process is only the HTTP load generator.
 
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::bail;
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderMap, HeaderValue};
+use hyper::{Method, Request, StatusCode, Uri};
 use intercomm_gateway::auth::{Secret, mint_hs256};
 
+use super::http_client::HttpPool;
 use super::roles::RoleProcess;
 
 /// How long the gateway may take to answer `/readyz` with 200.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long accepted jobs may take, after the last submit, to all have their results recorded.
+const RECORD_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often the gateway's metrics are read while waiting for the last results.
+const RECORD_POLL: Duration = Duration::from_millis(2);
+/// The gateway's counter of jobs whose final state is recorded (any outcome).
+const COMPLETED_METRIC: &str = "intercomm_jobs_completed_total";
 
 /// A gateway process serving the bench method, and an HTTP client for it.
 pub struct HttpSide {
-    http: reqwest::Client,
-    submit_url: String,
-    rpc_url: String,
-    token: String,
-    rpc_body: Vec<u8>,
+    http: HttpPool,
+    submit_uri: Uri,
+    rpc_uri: Uri,
+    /// Host, bearer token and content type: what every request carries.
+    headers: HeaderMap,
+    rpc_body: Bytes,
+    /// Submits answered 202 so far: the job store must record as many results.
+    accepted: AtomicU64,
     gateway: RoleProcess,
     schemas: std::path::PathBuf,
 }
@@ -58,7 +74,8 @@ impl HttpSide {
             None,
         )?;
         let port = free_port()?;
-        let listen = format!("127.0.0.1:{port}");
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        let listen = address.to_string();
         let schemas_arg = schemas.to_string_lossy().into_owned();
         let gateway = RoleProcess::spawn(
             "gateway",
@@ -68,20 +85,25 @@ impl HttpSide {
                 ("INTERCOMM_RATE_LIMIT", "0"),
             ],
         )?;
-        let base = format!("http://{listen}");
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(256)
-            .build()?;
-        wait_until_ready(&http, &format!("{base}/readyz")).await?;
+        let http = HttpPool::new(address);
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, HeaderValue::from_str(&listen)?);
+        wait_until_ready(&http, &headers).await?;
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}"))?,
+        );
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let rpc_body = serde_json::to_vec(&serde_json::json!({
             "jsonrpc": "2.0", "method": method, "params": {"message_id": "X9J0UI76GBWQTF", "n": 1}, "id": 1
         }))?;
         Ok(Self {
             http,
-            submit_url: format!("{base}/v1/jobs/{method}"),
-            rpc_url: format!("{base}/v1/rpc"),
-            token,
-            rpc_body,
+            submit_uri: format!("/v1/jobs/{method}").parse()?,
+            rpc_uri: Uri::from_static("/v1/rpc"),
+            headers,
+            rpc_body: Bytes::from(rpc_body),
+            accepted: AtomicU64::new(0),
             gateway,
             schemas,
         })
@@ -91,21 +113,88 @@ impl HttpSide {
     ///
     /// # Errors
     /// Any answer but a succeeded job.
-    pub async fn submit_and_wait(&self, params: &[u8]) -> anyhow::Result<()> {
-        let response = self
-            .http
-            .post(&self.submit_url)
-            .bearer_auth(&self.token)
-            .header("content-type", "application/json")
-            .header("prefer", "wait=30")
-            .body(params.to_vec())
-            .send()
-            .await?;
-        if response.status() != reqwest::StatusCode::OK {
-            bail!("submit answered {}", response.status());
+    pub async fn submit_and_wait(&self, params: &Bytes) -> anyhow::Result<()> {
+        let mut request = self.post(&self.submit_uri, params.clone());
+        request
+            .headers_mut()
+            .insert("prefer", HeaderValue::from_static("wait=30"));
+        let (status, _) = self.http.send(request).await?;
+        if status != StatusCode::OK {
+            bail!("submit answered {status}");
         }
-        let _ = response.bytes().await?;
         Ok(())
+    }
+
+    /// One job through the async path as clients use it: accepted (202) at once; its result is
+    /// recorded in the job store later ([`HttpSide::wait_recorded`] waits for that).
+    ///
+    /// # Errors
+    /// Any answer but 202.
+    pub async fn submit_accepted(&self, params: &Bytes) -> anyhow::Result<()> {
+        let request = self.post(&self.submit_uri, params.clone());
+        let (status, _) = self.http.send(request).await?;
+        if status != StatusCode::ACCEPTED {
+            bail!("submit answered {status}");
+        }
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Wait until the job store has recorded a result for every job accepted so far (read off
+    /// the gateway's `/metrics`: there is no event to await over HTTP without adding work to
+    /// every job, as a subscription to `/v1/events` would).
+    ///
+    /// # Errors
+    /// When the results are not all recorded within [`RECORD_TIMEOUT`], or one is not a success.
+    pub async fn wait_recorded(&self) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + RECORD_TIMEOUT;
+        loop {
+            let accepted = self.accepted.load(Ordering::Relaxed);
+            let (completed, succeeded) = self.completed().await?;
+            if completed >= accepted {
+                if succeeded < completed {
+                    bail!(
+                        "{} of {completed} accepted jobs did not succeed",
+                        completed - succeeded
+                    );
+                }
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!(
+                    "only {completed} of {accepted} accepted jobs were recorded within {RECORD_TIMEOUT:?}"
+                );
+            }
+            tokio::time::sleep(RECORD_POLL).await;
+        }
+    }
+
+    /// Jobs recorded as final, and of those succeeded, per the gateway's metrics.
+    async fn completed(&self) -> anyhow::Result<(u64, u64)> {
+        let mut request = Request::new(Full::new(Bytes::new()));
+        *request.uri_mut() = Uri::from_static("/metrics");
+        *request.headers_mut() = self.headers.clone();
+        let (status, body) = self.http.send(request).await?;
+        if status != StatusCode::OK {
+            bail!("/metrics answered {status}");
+        }
+        let text = std::str::from_utf8(&body)?;
+        let (mut completed, mut succeeded) = (0, 0);
+        for line in text
+            .lines()
+            .filter(|line| line.starts_with(COMPLETED_METRIC))
+        {
+            let count: u64 = line
+                .rsplit(' ')
+                .next()
+                .and_then(|value| value.parse().ok())
+                .unwrap_or(0);
+            completed += count;
+            if line.contains(r#"outcome="succeeded""#) {
+                succeeded += count;
+            }
+        }
+        Ok((completed, succeeded))
     }
 
     /// One synchronous JSON-RPC call.
@@ -113,19 +202,20 @@ impl HttpSide {
     /// # Errors
     /// Any answer but 200.
     pub async fn rpc(&self) -> anyhow::Result<()> {
-        let response = self
-            .http
-            .post(&self.rpc_url)
-            .bearer_auth(&self.token)
-            .header("content-type", "application/json")
-            .body(self.rpc_body.clone())
-            .send()
-            .await?;
-        if response.status() != reqwest::StatusCode::OK {
-            bail!("rpc answered {}", response.status());
+        let request = self.post(&self.rpc_uri, self.rpc_body.clone());
+        let (status, _) = self.http.send(request).await?;
+        if status != StatusCode::OK {
+            bail!("rpc answered {status}");
         }
-        let _ = response.bytes().await?;
         Ok(())
+    }
+
+    fn post(&self, uri: &Uri, body: Bytes) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        request
     }
 
     /// The gateway's process id.
@@ -148,16 +238,17 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Poll `/readyz` until it answers 200 (the gateway is connected to the broker).
-async fn wait_until_ready(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+async fn wait_until_ready(http: &HttpPool, headers: &HeaderMap) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     loop {
-        if let Ok(response) = http.get(url).send().await
-            && response.status() == reqwest::StatusCode::OK
-        {
+        let mut request = Request::new(Full::new(Bytes::new()));
+        *request.uri_mut() = Uri::from_static("/readyz");
+        *request.headers_mut() = headers.clone();
+        if let Ok((StatusCode::OK, _)) = http.send(request).await {
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
-            bail!("the gateway at {url} was not ready within {READY_TIMEOUT:?}");
+            bail!("the gateway was not ready within {READY_TIMEOUT:?}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -9,6 +9,7 @@
 
 mod drive;
 mod http;
+mod http_client;
 mod process_cpu;
 mod raw;
 mod report;
@@ -100,9 +101,22 @@ pub async fn measure(args: &BenchRpcArgs) -> anyhow::Result<BenchReport> {
     } else {
         Some(http::HttpSide::start(&method, &worker_name).await?)
     };
+    let http_params = hyper::body::Bytes::copy_from_slice(params.get().as_bytes());
+    let http_accept = || async {
+        match &http_side {
+            Some(side) => side.submit_accepted(&http_params).await,
+            None => Ok(()),
+        }
+    };
+    let http_recorded = || async {
+        match &http_side {
+            Some(side) => side.wait_recorded().await,
+            None => Ok(()),
+        }
+    };
     let http_submit = || async {
         match &http_side {
-            Some(side) => side.submit_and_wait(params.get().as_bytes()).await,
+            Some(side) => side.submit_and_wait(&http_params).await,
             None => Ok(()),
         }
     };
@@ -140,6 +154,7 @@ pub async fn measure(args: &BenchRpcArgs) -> anyhow::Result<BenchReport> {
         let mut raw_samples = Vec::new();
         let mut raw_contract_samples = Vec::new();
         let mut intercomm_samples = Vec::new();
+        let mut accepted_samples = Vec::new();
         let mut submit_samples = Vec::new();
         let mut rpc_samples = Vec::new();
         let jobs_of = |side| {
@@ -183,6 +198,27 @@ pub async fn measure(args: &BenchRpcArgs) -> anyhow::Result<BenchReport> {
             if http_side.is_some() && args.only.is_none_or(|only| only == BenchSide::Http) {
                 // HTTP costs more per job: a third of the jobs keeps each level about as long.
                 let http_jobs = (jobs / 3).max(100);
+                drive::drive_then(
+                    inflight,
+                    WARMUP_JOBS,
+                    http_roles,
+                    &http_accept,
+                    http_recorded(),
+                )
+                .await?;
+                let sample = drive::drive_then(
+                    inflight,
+                    http_jobs,
+                    http_roles,
+                    &http_accept,
+                    http_recorded(),
+                )
+                .await?;
+                eprintln!(
+                    "round {round}, in flight {inflight}: (c) HTTP 202   {:>8.0} jobs/s",
+                    sample.jobs_per_sec
+                );
+                accepted_samples.push(sample);
                 drive::drive(inflight, WARMUP_JOBS, http_roles, &http_submit).await?;
                 let sample = drive::drive(inflight, http_jobs, http_roles, &http_submit).await?;
                 eprintln!(
@@ -201,7 +237,7 @@ pub async fn measure(args: &BenchRpcArgs) -> anyhow::Result<BenchReport> {
         levels.push(
             Level::new(inflight, jobs, raw_samples, intercomm_samples)
                 .with_raw_contract(raw_contract_samples)
-                .with_http(submit_samples, rpc_samples),
+                .with_http(accepted_samples, submit_samples, rpc_samples),
         );
     }
 

@@ -71,8 +71,8 @@ async fn measure(args: &BenchSoakArgs) -> anyhow::Result<SoakReport> {
         worker: Some(worker.pid()),
         gateway: Some(side.gateway_pid()),
     };
-    let params = br#"{"message_id":"X9J0UI76GBWQTF","n":1}"#;
-    let submit = || side.submit_and_wait(params);
+    let params = hyper::body::Bytes::from_static(br#"{"message_id":"X9J0UI76GBWQTF","n":1}"#);
+    let submit = || side.submit_and_wait(&params);
 
     let fill = args
         .fill

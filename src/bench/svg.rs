@@ -22,16 +22,26 @@ struct Side {
     pick: fn(&Level) -> Option<&Sample>,
 }
 
-const SIDES: [Side; 4] = [
+const SIDES: [Side; 6] = [
     Side {
         name: "(a) raw lapin",
         colour: "#4e79a7",
         pick: |l| Some(&l.raw),
     },
     Side {
+        name: "(a') raw, contract envelope",
+        colour: "#76b7b2",
+        pick: |l| l.raw_contract.as_ref(),
+    },
+    Side {
         name: "(b) intercomm",
         colour: "#f28e2b",
         pick: |l| Some(&l.intercomm),
+    },
+    Side {
+        name: "(c) HTTP → 202",
+        colour: "#edc948",
+        pick: |l| l.http_accepted.as_ref(),
     },
     Side {
         name: "(c) HTTP submit+wait",
@@ -105,10 +115,17 @@ fn header(out: &mut String, report: &BenchReport, sides: &[&Side]) {
     }
     text(out, WIDTH / 2.0, 46.0, 12, "middle", "normal", &subtitle);
 
-    // Legend: one swatch per side, then how to read the latency bars.
-    let mut x = 60.0;
-    let y = 70.0;
+    // Legend: one swatch per side, then how to read the latency bars; a row that would run past
+    // the right edge wraps.
+    let start = 60.0;
+    let mut x = start;
+    let mut y = 66.0;
     for side in sides {
+        let width = 19.0 + 7.2 * side.name.chars().count() as f64 + 22.0;
+        if x + width > WIDTH - 20.0 {
+            x = start;
+            y += 20.0;
+        }
         let _ = writeln!(
             out,
             "<rect x=\"{x}\" y=\"{}\" width=\"14\" height=\"14\" fill=\"{}\"/>",
@@ -116,7 +133,11 @@ fn header(out: &mut String, report: &BenchReport, sides: &[&Side]) {
             side.colour
         );
         text(out, x + 19.0, y, 12, "start", "normal", side.name);
-        x += 19.0 + 7.2 * side.name.chars().count() as f64 + 22.0;
+        x += width;
+    }
+    if x + 36.0 + 7.2 * 28.0 > WIDTH - 20.0 {
+        x = start;
+        y += 20.0;
     }
     let _ = writeln!(
         out,
@@ -188,7 +209,7 @@ fn throughput_panel(out: &mut String, report: &BenchReport, sides: &[&Side]) {
                 10,
                 "middle",
                 "normal",
-                &format!("{:.0}", sample.jobs_per_sec),
+                &bar_label(sample.jobs_per_sec, w),
             );
         }
     });
@@ -264,7 +285,7 @@ fn latency_panel(out: &mut String, report: &BenchReport, sides: &[&Side]) {
                 10,
                 "middle",
                 "normal",
-                &sample.p99_us.to_string(),
+                &bar_label(f64::from(sample.p99_us), w),
             );
             if PLOT_BOTTOM - p50 >= 16.0 {
                 let _ = writeln!(
@@ -272,7 +293,7 @@ fn latency_panel(out: &mut String, report: &BenchReport, sides: &[&Side]) {
                     "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\" fill=\"#ffffff\">{}</text>",
                     x + w / 2.0,
                     p50 + 12.0,
-                    sample.p50_us
+                    bar_label(f64::from(sample.p50_us), w)
                 );
             }
         }
@@ -381,6 +402,16 @@ fn thousands(value: f64) -> String {
     grouped
 }
 
+/// A bar's value as its label: whole, or in thousands ("13.7k") when the bar is too narrow for
+/// five digits.
+fn bar_label(value: f64, bar_width: f64) -> String {
+    if bar_width < 40.0 && value >= 1000.0 {
+        format!("{:.1}k", value / 1000.0)
+    } else {
+        format!("{value:.0}")
+    }
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -419,7 +450,9 @@ mod tests {
                 vec![sample(1400.0 * scale, 650, 950)],
                 vec![sample(1350.0 * scale, 700, 1000)],
             )
+            .with_raw_contract(vec![sample(1380.0 * scale, 660, 960)])
             .with_http(
+                vec![sample(1250.0 * scale, 740, 1050)],
                 vec![sample(1200.0 * scale, 750, 1100)],
                 vec![sample(1150.0 * scale, 760, 1200)],
             )
@@ -431,7 +464,14 @@ mod tests {
         let svg = chart(&report);
         assert!(svg.starts_with("<?xml"));
         assert!(svg.trim_end().ends_with("</svg>"));
-        for name in ["raw lapin", "intercomm", "HTTP submit+wait", "HTTP /v1/rpc"] {
+        for name in [
+            "(a) raw lapin",
+            "contract envelope",
+            "intercomm",
+            "HTTP → 202",
+            "HTTP submit+wait",
+            "HTTP /v1/rpc",
+        ] {
             assert!(svg.contains(name), "legend lacks {name}");
         }
         assert!(svg.contains("classic queues"));
