@@ -15,6 +15,8 @@ use jsonwebtoken::errors::{ErrorKind, new_error};
 use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use crate::token_cache::TokenCache;
+
 /// The HS256 shared secret.
 pub const ENV_SECRET: &str = "INTERCOMM_JWT_SECRET";
 /// The path of a PEM file holding the RS256 or ES256 public key.
@@ -429,6 +431,9 @@ struct Keys {
     hs256: Option<Verifier>,
     /// RS256 or ES256.
     asymmetric: Option<Verifier>,
+    /// Tokens that passed every check, re-checked only for expiry.
+    verified: TokenCache,
+    leeway_secs: u64,
 }
 
 /// One accepted algorithm with its key and rules.
@@ -494,7 +499,12 @@ impl Authenticator {
             _ => None,
         };
         Ok(Self {
-            inner: Arc::new(Keys { hs256, asymmetric }),
+            inner: Arc::new(Keys {
+                hs256,
+                asymmetric,
+                verified: TokenCache::default(),
+                leeway_secs: settings.leeway_secs,
+            }),
         })
     }
 
@@ -521,13 +531,21 @@ impl Authenticator {
 
     /// Verify a compact JWT: its algorithm is one configured, its signature verifies with that
     /// algorithm's key, `exp` is present and not past, `nbf` (if present) is not future, `iss` and
-    /// `aud` match when configured, and `sub` is a non-empty string.
+    /// `aud` match when configured, and `sub` is a non-empty string. A token seen before that
+    /// passed all this is only checked for expiry again (see [`crate::token_cache`]).
     ///
     /// # Errors
     /// The [`AuthError`] saying which of these failed.
     pub fn verify_token(&self, token: &str) -> Result<Claims, AuthError> {
         if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::Invalid);
+        }
+        if let Some(claims) = self
+            .inner
+            .verified
+            .get(token, jsonwebtoken::get_current_timestamp())
+        {
+            return Ok(claims);
         }
         // The header is read unverified only to pick among the configured keys; `decode` checks
         // it again against that key's single algorithm.
@@ -539,7 +557,11 @@ impl Authenticator {
             .ok_or(AuthError::WrongAlgorithm)?;
         let data = jsonwebtoken::decode::<RawClaims>(token, &verifier.key, &verifier.validation)
             .map_err(|error| AuthError::from_jwt(&error))?;
-        data.claims.into_claims()
+        let claims = data.claims.into_claims()?;
+        self.inner
+            .verified
+            .insert(token, &claims, self.inner.leeway_secs);
+        Ok(claims)
     }
 }
 
@@ -850,6 +872,21 @@ Tr6aTg1EOeCMUZn78iESQJxkorkPyW10
         assert_eq!(claims.exp, exp);
         assert!(claims.iat.is_some());
         assert_eq!(claims.iss, None);
+    }
+
+    /// A token accepted once is accepted again (from the cache) with the same claims, while the
+    /// same token with one character of its signature changed is still refused.
+    #[test]
+    fn a_remembered_token_does_not_vouch_for_a_tampered_one() {
+        let auth = authenticator(&hs256_settings());
+        let token = sign_hs256(SECRET, &good_claims());
+        let first = auth.verify_token(&token).expect("valid");
+        assert_eq!(auth.verify_token(&token).expect("still valid"), first);
+        // A character inside the signature (the last one also carries padding bits).
+        let at = token.len() - 5;
+        let swapped = if &token[at..=at] == "A" { "B" } else { "A" };
+        let tampered = format!("{}{swapped}{}", &token[..at], &token[at + 1..]);
+        assert_eq!(auth.verify_token(&tampered), Err(AuthError::BadSignature));
     }
 
     /// The scheme is matched case-insensitively, and extra spaces around the token are tolerated.

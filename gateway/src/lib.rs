@@ -9,6 +9,7 @@
 //!   `schemas/`; [`state::Publisher`], the broker side.
 //! - [`routes`]: the HTTP handlers (`app(state)` assembles them).
 //! - [`auth`]: bearer tokens (JWT: HS256, RS256, ES256).
+//! - [`token_cache`]: tokens verified recently, re-checked only for expiry.
 //! - [`jobs`]: the job store trait and the bounded in-memory store.
 //! - [`redis_store`]: the job store several gateways share (`INTERCOMM_JOB_STORE=redis://…`).
 //! - [`error`]: [`ApiError`] and its mapping to problem+json.
@@ -31,6 +32,7 @@ pub mod routes;
 pub mod settings;
 pub mod startup;
 pub mod state;
+pub mod token_cache;
 
 pub use error::ApiError;
 pub use routes::app;
