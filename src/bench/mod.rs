@@ -39,7 +39,14 @@ const PREFETCH: u16 = 64;
 /// # Errors
 /// When the broker is unreachable or a round trip fails.
 pub async fn run(args: BenchRpcArgs) -> anyhow::Result<()> {
-    let report = measure(&args).await?;
+    let suffix = new_suffix();
+    let worker_name = format!("bench_{suffix}");
+    let queues = [
+        raw::job_queue(&suffix),
+        intercomm_core::topology::worker_queue(&worker_name),
+        intercomm_core::topology::dead_letter_queue(&worker_name),
+    ];
+    let report = until_interrupted(measure(&args, &suffix), &suffix, &queues).await?;
     if let Some(path) = &args.svg {
         std::fs::write(path, svg::chart(&report))
             .with_context(|| format!("writing the chart to {}", path.display()))?;
@@ -53,13 +60,40 @@ pub async fn run(args: BenchRpcArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The suffix that keeps one run's queues and methods apart from any other's.
+fn new_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
+/// Run `measure` unless Ctrl-C or SIGTERM comes first; then it is dropped, and with it the
+/// role processes it started (killed on drop, not left running as orphans), and the run's
+/// `queues` are deleted.
+///
+/// # Errors
+/// `measure`'s error, or that the run was interrupted.
+pub async fn until_interrupted<T>(
+    measure: impl Future<Output = anyhow::Result<T>>,
+    suffix: &str,
+    queues: &[String],
+) -> anyhow::Result<T> {
+    tokio::select! {
+        result = measure => return result,
+        () = intercomm_core::shutdown::signal() => {}
+    }
+    let settings = Settings::from_env().context("reading settings")?;
+    let queues: Vec<&str> = queues.iter().map(String::as_str).collect();
+    if let Err(error) = delete_worker_queues(&settings.amqp_url, suffix, &queues).await {
+        eprintln!("could not delete the bench's queues {queues:?}: {error:#}");
+    }
+    anyhow::bail!("interrupted")
+}
+
 /// Measure every in-flight level, `rounds` times each, and keep the medians.
 ///
 /// # Errors
 /// When the broker is unreachable or a round trip fails.
-pub async fn measure(args: &BenchRpcArgs) -> anyhow::Result<BenchReport> {
+pub async fn measure(args: &BenchRpcArgs, suffix: &str) -> anyhow::Result<BenchReport> {
     let settings = Settings::from_env().context("reading settings")?;
-    let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let queue_type = args.queue_type.into();
     let queue_type_arg = format!("{queue_type}");
     let prefetch = PREFETCH.to_string();
@@ -69,7 +103,7 @@ pub async fn measure(args: &BenchRpcArgs) -> anyhow::Result<BenchReport> {
             "bench",
             "serve-raw",
             "--suffix",
-            &suffix,
+            suffix,
             "--queue-type",
             &queue_type_arg,
             "--prefetch",
@@ -77,10 +111,10 @@ pub async fn measure(args: &BenchRpcArgs) -> anyhow::Result<BenchReport> {
         ],
     )
     .await?;
-    let raw = raw::RawClient::start(&settings.amqp_url, &suffix, raw::Envelope::Minimal)
+    let raw = raw::RawClient::start(&settings.amqp_url, suffix, raw::Envelope::Minimal)
         .await
         .context("starting the raw lapin client")?;
-    let raw_contract = raw::RawClient::start(&settings.amqp_url, &suffix, raw::Envelope::Contract)
+    let raw_contract = raw::RawClient::start(&settings.amqp_url, suffix, raw::Envelope::Contract)
         .await
         .context("starting the raw lapin client with the contract envelope")?;
 
@@ -251,9 +285,9 @@ pub async fn measure(args: &BenchRpcArgs) -> anyhow::Result<BenchReport> {
     raw_worker.stop().await;
     delete_worker_queues(
         &settings.amqp_url,
-        &suffix,
+        suffix,
         &[
-            &raw::job_queue(&suffix),
+            &raw::job_queue(suffix),
             &intercomm_core::topology::worker_queue(&worker_name),
             &intercomm_core::topology::dead_letter_queue(&worker_name),
         ],

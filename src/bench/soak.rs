@@ -51,7 +51,13 @@ pub struct SoakReport {
 /// # Errors
 /// When the broker is unreachable or a job fails.
 pub async fn run(args: BenchSoakArgs) -> anyhow::Result<()> {
-    let report = measure(&args).await?;
+    let suffix = super::new_suffix();
+    let worker_name = format!("bench_soak_{suffix}");
+    let queues = [
+        intercomm_core::topology::worker_queue(&worker_name),
+        intercomm_core::topology::dead_letter_queue(&worker_name),
+    ];
+    let report = super::until_interrupted(measure(&args, &suffix), &suffix, &queues).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -60,9 +66,8 @@ pub async fn run(args: BenchSoakArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn measure(args: &BenchSoakArgs) -> anyhow::Result<SoakReport> {
+async fn measure(args: &BenchSoakArgs, suffix: &str) -> anyhow::Result<SoakReport> {
     let settings = Settings::from_env().context("reading settings")?;
-    let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let worker_name = format!("bench_soak_{suffix}");
     let method = format!("bench.{suffix}.echo");
     let worker = start_echo_worker(&worker_name, &method, "classic").await?;
@@ -112,7 +117,7 @@ async fn measure(args: &BenchSoakArgs) -> anyhow::Result<SoakReport> {
     worker.stop().await;
     delete_worker_queues(
         &settings.amqp_url,
-        &suffix,
+        suffix,
         &[
             &intercomm_core::topology::worker_queue(&worker_name),
             &intercomm_core::topology::dead_letter_queue(&worker_name),
