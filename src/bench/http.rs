@@ -226,7 +226,10 @@ impl HttpSide {
 
     /// Stop the gateway (SIGTERM: it drains and deletes its callback queue).
     pub async fn stop(self) {
-        self.gateway.stop().await;
+        let Self { http, gateway, .. } = self;
+        // Idle keep-alive connections close first, so the gateway's drain has nothing to wait on.
+        drop(http);
+        gateway.stop().await;
         let _ = std::fs::remove_dir_all(&self.schemas);
     }
 }
