@@ -207,6 +207,10 @@ async fn consume(bound: Bound, queue: &str, hub: &PushHub, stop: &CancellationTo
                 let _ = channel
                     .queue_delete(queue.into(), lapin::options::QueueDeleteOptions::default())
                     .await;
+                // Close the channel ourselves before the connection goes: dropped, lapin would
+                // close it in the background, race the connection's close, and log an error.
+                drop(deliveries);
+                let _ = channel.close(200, "gateway stopped".into()).await;
                 return true;
             }
             delivery = deliveries.next() => {

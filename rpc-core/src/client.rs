@@ -543,7 +543,11 @@ impl Inner {
                 FieldTable::default(),
             )
             .await?;
-        Ok(Link { publish, consumer })
+        Ok(Link {
+            publish,
+            replies,
+            consumer,
+        })
     }
 
     fn deliver(&self, reply: Reply) {
@@ -574,6 +578,9 @@ impl Inner {
 
 struct Link {
     publish: Channel,
+    /// Held so it is closed explicitly: a lapin channel whose last handle is dropped closes in
+    /// the background and races the connection's close (which lapin logs as an error).
+    replies: Channel,
     consumer: Consumer,
 }
 
@@ -608,6 +615,7 @@ async fn supervise(
         backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         inner.set_channel(Some(Arc::new(link.publish.clone())));
         let link_publish = link.publish.clone();
+        let link_replies = link.replies.clone();
         tracing::debug!(queue = %inner.callback_queue, "rpc client connected");
         let stopped = consume_replies(&inner, &stop, link).await;
         inner.set_channel(None);
@@ -615,6 +623,8 @@ async fn supervise(
             if !inner.durable {
                 let _ = link_publish_delete(&link_publish, &inner.callback_queue).await;
             }
+            let _ = link_replies.close(200, "client closed".into()).await;
+            let _ = link_publish.close(200, "client closed".into()).await;
             let _ = connection.close(200, "client closed".into()).await;
             return;
         }
