@@ -1,9 +1,9 @@
 //! The worker runtime: consume `rpc_queue_<worker>` → dispatch to handlers → reply → ack.
 //!
 //! A job is acknowledged only after its reply is confirmed by the broker, so a crash between the
-//! two means a redelivery, never a lost reply. Jobs that cannot be answered sensibly (not JSON, not
-//! a request, delivered too often, no callback queue) are dead-lettered after any reply that can
-//! be sent.
+//! two means a redelivery, never a lost reply. Acks of consecutive settled jobs go out as one
+//! (`crate::acks`). Jobs that cannot be answered sensibly (not JSON, not a request, delivered too
+//! often, no callback queue) are dead-lettered after any reply that can be sent.
 
 use std::collections::HashMap;
 use std::future::Future;
