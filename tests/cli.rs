@@ -1,4 +1,5 @@
-//! `intercomm call`: prints the result, and its exit code tells the outcomes apart.
+//! `intercomm call`: prints the result, and its exit code tells the outcomes apart; the runtime
+//! thread setting every command reads.
 
 use std::process::Output;
 use std::time::Duration;
@@ -10,11 +11,16 @@ use serde_json::json;
 use crate::helpers::{amqp_url, raw_channel, spawn_worker, unique};
 
 async fn intercomm(args: &[&str]) -> Output {
+    intercomm_with(args, &[]).await
+}
+
+async fn intercomm_with(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercomm"));
     command
         .args(args)
         .env("AMQP_URL", amqp_url())
-        .env("RUST_LOG", "error");
+        .env("RUST_LOG", "error")
+        .envs(envs.iter().copied());
     crate::helpers::within(30, "the intercomm command", command.output())
         .await
         .expect("the binary runs")
@@ -68,4 +74,36 @@ async fn call_exit_codes_tell_failures_apart() {
     let output = intercomm(&["call", "echo", "{not json"]).await;
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("not JSON"));
+}
+
+/// `INTERCOMM_RUNTIME_THREADS` picks the runtime's threads for any command: a multi-threaded
+/// client still calls, and a value that is not a thread count stops the process, naming it.
+#[tokio::test]
+async fn runtime_threads_are_honoured_and_checked() {
+    let name = unique("cli");
+    let method = format!("{name}.echo");
+    let echo = |_: Context, params: serde_json::Value| async move { Ok::<_, RpcError>(params) };
+    let _worker = spawn_worker(Worker::new(&name).method(method.clone(), echo)).await;
+    let output = intercomm_with(
+        &["call", &method, r#"{"n":1}"#],
+        &[("INTERCOMM_RUNTIME_THREADS", "3")],
+    )
+    .await;
+    assert!(output.status.success(), "{output:?}");
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("prints JSON");
+    assert_eq!(printed, json!({"n": 1}));
+
+    for bad in ["0", "two"] {
+        let output = intercomm_with(
+            &["call", &method, "{}"],
+            &[("INTERCOMM_RUNTIME_THREADS", bad)],
+        )
+        .await;
+        assert!(!output.status.success(), "{bad}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("INTERCOMM_RUNTIME_THREADS"),
+            "{bad}: {stderr}"
+        );
+    }
 }
