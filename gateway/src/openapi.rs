@@ -392,7 +392,7 @@ fn route_operation(
         let mut content = json!({
             "application/json": { "schema": reference("schemas", &component) }
         });
-        if let Some(property) = binary_property(&definition.params_schema) {
+        if let Some(property) = definition.binary_param() {
             content["application/octet-stream"] = json!({
                 "schema": {
                     "description": format!(
@@ -424,20 +424,6 @@ fn parameter(definition: &JobDefinition, name: &str, mut object: Value) -> Value
     object
 }
 
-/// The top-level property a schema marks as base64 binary (`contentEncoding: base64`): the
-/// gateway takes it as a raw `application/octet-stream` body (params) and answers it as raw
-/// bytes on `Accept: application/octet-stream` (result).
-fn binary_property(schema: &Value) -> Option<&str> {
-    schema
-        .get("properties")?
-        .as_object()?
-        .iter()
-        .find(|(_, property)| {
-            property.get("contentEncoding").and_then(Value::as_str) == Some("base64")
-        })
-        .map(|(name, _)| name.as_str())
-}
-
 /// The answers of a submit (generic or own route).
 fn submit_responses(definition: &JobDefinition, takes_body: bool) -> Value {
     let mut done_content = json!({
@@ -457,7 +443,7 @@ fn submit_responses(definition: &JobDefinition, takes_body: bool) -> Value {
             }
         }
     });
-    let bytes_out = binary_property(&definition.result_schema);
+    let bytes_out = definition.binary_result();
     let mut done_description = "`Prefer: wait=<s>` was sent and the job reached a final state in \
                                 time: the job, with `result` as the method defines it (an \
                                 `Idempotency-Key` replay answers the job first submitted with \

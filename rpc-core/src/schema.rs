@@ -435,6 +435,21 @@ impl JobDefinition {
         coerce(property, raw, true)
     }
 
+    /// The top-level property of the params schema marked as base64 binary
+    /// (`contentEncoding: base64`): the gateway takes it as a raw `application/octet-stream`
+    /// body.
+    #[must_use]
+    pub fn binary_param(&self) -> Option<&str> {
+        binary_property(&self.params_schema)
+    }
+
+    /// The top-level property of the result schema marked as base64 binary: the gateway answers
+    /// it as raw bytes on `Accept: application/octet-stream`.
+    #[must_use]
+    pub fn binary_result(&self) -> Option<&str> {
+        binary_property(&self.result_schema)
+    }
+
     /// Check that every `{name}` of the route is a property of the params schema.
     fn check_path_params(&self) -> Result<(), SchemaError> {
         let Some(route) = &self.http else {
@@ -869,6 +884,18 @@ fn route_conflict(first: &HttpRoute, second: &HttpRoute) -> Option<String> {
             _ => return None,
         }
     }
+}
+
+/// The top-level property a schema marks as base64 binary (`contentEncoding: base64`).
+fn binary_property(schema: &Value) -> Option<&str> {
+    schema
+        .get("properties")?
+        .as_object()?
+        .iter()
+        .find(|(_, property)| {
+            property.get("contentEncoding").and_then(Value::as_str) == Some("base64")
+        })
+        .map(|(name, _)| name.as_str())
 }
 
 #[cfg(test)]

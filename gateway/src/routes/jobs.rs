@@ -77,14 +77,14 @@ pub async fn schema_route(
         HttpVerb::Post | HttpVerb::Put | HttpVerb::Patch => {
             let bytes = read_body(&state, body).await?;
             if is_octet_stream(&parts.headers) {
-                let Some(property) = binary_property(&definition.params_schema) else {
+                let Some(property) = definition.binary_param() else {
                     return Err(ApiError::UnsupportedMediaType {
                         expected: "application/json",
                         got: "application/octet-stream".into(),
                     });
                 };
                 let mut map = Map::new();
-                map.insert(property, Value::String(BASE64.encode(&bytes)));
+                map.insert(property.to_owned(), Value::String(BASE64.encode(&bytes)));
                 map
             } else if bytes.is_empty() {
                 Map::new()
@@ -144,19 +144,6 @@ fn wants_octet_stream(headers: &HeaderMap) -> bool {
                 .next()
                 .is_some_and(|m| m.trim().eq_ignore_ascii_case(OCTET_STREAM))
         })
-}
-
-/// The top-level property a schema marks as base64 binary (`contentEncoding: base64`): where an
-/// `application/octet-stream` body goes, and what such a response carries.
-fn binary_property(schema: &Value) -> Option<String> {
-    schema
-        .get("properties")?
-        .as_object()?
-        .iter()
-        .find(|(_, property)| {
-            property.get("contentEncoding").and_then(Value::as_str) == Some("base64")
-        })
-        .map(|(name, _)| name.clone())
 }
 
 /// A finished job as raw bytes: its result's binary property decoded, or its error as a problem.
@@ -271,7 +258,7 @@ async fn submit(
     }
     let idempotency_key = idempotency_key(headers)?;
     let binary = wants_octet_stream(headers)
-        .then(|| binary_property(&definition.result_schema))
+        .then(|| definition.binary_result().map(str::to_owned))
         .flatten();
     // Bytes can only be sent once the job is done: wait as long as allowed.
     let wait = if binary.is_some() {
