@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use intercomm_core::envelope::reply_properties;
 use intercomm_core::topology::{JOB_EXCHANGE, declare_exchanges};
-use intercomm_core::{CallOptions, Error, ReplyEvent, RpcClient};
+use intercomm_core::{CallOptions, Error, ReplyEvent};
 use lapin::Channel;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, QueueBindOptions,
@@ -16,7 +16,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use serde_json::json;
 
-use crate::helpers::{client, connector, raw_channel, unique, within};
+use crate::helpers::{client, client_with_events, raw_channel, unique, within};
 
 /// Declare a queue bound for `method` that nobody consumes (jobs sit there until deleted).
 pub(crate) async fn bind_without_consumer(channel: &Channel, method: &str) -> String {
@@ -41,20 +41,6 @@ pub(crate) async fn bind_without_consumer(channel: &Channel, method: &str) -> St
         .await
         .expect("binding");
     queue
-}
-
-/// A client whose reply events (completions, expiries, late replies) arrive on a channel.
-pub(crate) async fn client_with_events()
--> (RpcClient, tokio::sync::mpsc::UnboundedReceiver<ReplyEvent>) {
-    let (events, received) = tokio::sync::mpsc::unbounded_channel();
-    let client = RpcClient::builder(connector("client"))
-        .on_reply(move |event| {
-            let _ = events.send(event);
-        })
-        .connect()
-        .await
-        .expect("connected");
-    (client, received)
 }
 
 /// A method no queue is bound for fails fast with `Unroutable`, not a timeout.

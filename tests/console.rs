@@ -383,18 +383,23 @@ impl Driver {
         }
     }
 
-    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    /// A WebDriver command's whole answer, error or not.
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Value {
         let mut request = self.http.request(method, format!("{}{path}", self.session));
         if let Some(body) = body {
-            request = request.json(&body);
+            request = request.json(body);
         }
-        let response: Value = request
+        request
             .send()
             .await
             .expect("chromedriver answers")
             .json()
             .await
-            .expect("JSON");
+            .expect("JSON")
+    }
+
+    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let response = self.send(method, path, body.as_ref()).await;
         if response["value"]["error"].is_string() {
             panic!("WebDriver {path}: {}", response["value"]);
         }
@@ -418,16 +423,9 @@ impl Driver {
     async fn find(&self, css: &str) -> String {
         let body = json!({"using": "css selector", "value": css});
         for _ in 0..100 {
-            let response: Value = self
-                .http
-                .post(format!("{}/element", self.session))
-                .json(&body)
-                .send()
-                .await
-                .expect("chromedriver answers")
-                .json()
-                .await
-                .expect("JSON");
+            let response = self
+                .send(reqwest::Method::POST, "/element", Some(&body))
+                .await;
             if let Some(id) = response["value"][ELEMENT].as_str() {
                 return id.to_owned();
             }

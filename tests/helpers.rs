@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use intercomm_core::topology::{dead_letter_queue, worker_queue};
-use intercomm_core::{Connector, Error, RpcClient, Worker, WorkerState, WorkerStats};
+use intercomm_core::{Connector, Error, ReplyEvent, RpcClient, Worker, WorkerState, WorkerStats};
 use lapin::options::QueueDeleteOptions;
 use lapin::{Channel, Connection};
 use std::sync::Arc;
@@ -150,6 +150,19 @@ pub async fn client() -> RpcClient {
         .connect()
         .await
         .expect("the broker is reachable")
+}
+
+/// A client whose reply events (completions, expiries, late replies) arrive on a channel.
+pub async fn client_with_events() -> (RpcClient, tokio::sync::mpsc::UnboundedReceiver<ReplyEvent>) {
+    let (events, received) = tokio::sync::mpsc::unbounded_channel();
+    let client = RpcClient::builder(connector("client"))
+        .on_reply(move |event| {
+            let _ = events.send(event);
+        })
+        .connect()
+        .await
+        .expect("connected");
+    (client, received)
 }
 
 /// A plain lapin connection and channel, for publishing hand-made messages.

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use intercomm_core::{CallOptions, Context, ReplyEvent, RpcClient, RpcError, Worker};
+use intercomm_core::{CallOptions, Context, ReplyEvent, RpcError, Worker};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use serde_json::value::RawValue;
 
-use crate::helpers::{client, connector, spawn_worker, unique, within};
+use crate::helpers::{client, client_with_events, spawn_worker, unique, within};
 
 #[derive(Deserialize)]
 struct AddParams {
@@ -110,14 +110,7 @@ async fn submitted_job_reply_reaches_the_reply_handler() {
     let name = unique("rt");
     let method = format!("{name}.add");
     let _worker = spawn_worker(Worker::new(&name).method(method.clone(), add)).await;
-    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
-    let client = RpcClient::builder(connector("client"))
-        .on_reply(move |event| {
-            let _ = events.send(event);
-        })
-        .connect()
-        .await
-        .expect("connected");
+    let (client, mut received) = client_with_events().await;
     let params = RawValue::from_string(r#"{"a":1,"b":2}"#.to_owned()).expect("JSON");
     let id = client
         .submit(&method, Some(&params), &CallOptions::default())
