@@ -63,6 +63,70 @@ pub async fn wait_for_line(
     seen
 }
 
+/// An echo worker in this process and a gateway process serving it (its log read into a
+/// channel), with a token for `alice`.
+pub struct EchoGateway {
+    /// Keeps the worker (and its queues) alive while the gateway runs.
+    pub worker: crate::helpers::TestWorker,
+    pub method: String,
+    pub listen: String,
+    pub secret: String,
+    pub token: String,
+    /// The gateway's `schemas/`; the test removes it.
+    pub dir: std::path::PathBuf,
+    pub child: Child,
+    pub log: tokio::sync::mpsc::UnboundedReceiver<String>,
+    /// The log up to "gateway listening".
+    pub lines: Vec<String>,
+}
+
+impl EchoGateway {
+    /// Start both; the names start with `prefix`, the gateway logs at `rust_log` (as JSON).
+    pub async fn start(prefix: &str, rust_log: &str) -> Self {
+        let worker_name = unique(prefix);
+        let method = format!("{worker_name}.echo");
+        let worker = spawn_worker(
+            intercomm_core::Worker::new(&worker_name)
+                .method(method.clone(), intercomm_workers::echo::echo),
+        )
+        .await;
+        let dir = std::env::temp_dir().join(unique(&format!("{prefix}_schemas")));
+        std::fs::create_dir_all(&dir).expect("dir");
+        crate::gateway::write_definition(&dir, &method, &worker_name);
+        let secret = format!("secret-{}", unique("s"));
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+            listener.local_addr().expect("addr").port()
+        };
+        let listen = format!("127.0.0.1:{port}");
+        let dir_text = dir.display().to_string();
+        let (child, mut log) = intercomm(
+            &["gateway", "--listen", &listen, "--schemas", &dir_text],
+            &[("INTERCOMM_JWT_SECRET", &secret), ("RUST_LOG", rust_log)],
+        );
+        let lines = wait_for_line(&mut log, "gateway listening", "the gateway to listen").await;
+        let token = intercomm_gateway::auth::mint_hs256(
+            &intercomm_gateway::auth::Secret::new(secret.clone()),
+            "alice",
+            Duration::from_secs(60),
+            None,
+            None,
+        )
+        .expect("token");
+        Self {
+            worker,
+            method,
+            listen,
+            secret,
+            token,
+            dir,
+            child,
+            log,
+            lines,
+        }
+    }
+}
+
 /// SIGKILL of a worker process while it runs jobs: the other process of the same worker
 /// finishes them, and every accepted job ends `succeeded` exactly once.
 #[tokio::test]
@@ -137,39 +201,18 @@ async fn killed_worker_process_loses_no_job() {
 /// its signing secret.
 #[tokio::test]
 async fn gateway_logs_hold_no_token_or_secret() {
-    let worker_name = unique("logs");
-    let method = format!("{worker_name}.echo");
-    let _worker = spawn_worker(
-        intercomm_core::Worker::new(&worker_name)
-            .method(method.clone(), intercomm_workers::echo::echo),
-    )
-    .await;
-    let dir = std::env::temp_dir().join(unique("log_schemas"));
-    std::fs::create_dir_all(&dir).expect("dir");
-    crate::gateway::write_definition(&dir, &method, &worker_name);
-    let secret = format!("secret-{}", unique("s"));
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-        listener.local_addr().expect("addr").port()
-    };
-    let listen = format!("127.0.0.1:{port}");
-    let dir_text = dir.display().to_string();
-    let (mut gateway, mut log) = intercomm(
-        &["gateway", "--listen", &listen, "--schemas", &dir_text],
-        &[
-            ("INTERCOMM_JWT_SECRET", &secret),
-            ("RUST_LOG", "debug,lapin=off,hyper=off"),
-        ],
-    );
-    let mut lines = wait_for_line(&mut log, "gateway listening", "the gateway to listen").await;
-    let token = intercomm_gateway::auth::mint_hs256(
-        &intercomm_gateway::auth::Secret::new(secret.clone()),
-        "alice",
-        Duration::from_secs(60),
-        None,
-        None,
-    )
-    .expect("token");
+    let EchoGateway {
+        method,
+        listen,
+        secret,
+        token,
+        child: mut gateway,
+        mut log,
+        mut lines,
+        dir,
+        worker: _worker,
+        ..
+    } = EchoGateway::start("logs", "debug,lapin=off,hyper=off").await;
     let http = reqwest::Client::new();
     let base = format!("http://{listen}");
     let accepted: Value = http
@@ -227,36 +270,17 @@ async fn gateway_logs_hold_no_token_or_secret() {
 /// races the connection's close, and lapin logs that as a connection error).
 #[tokio::test]
 async fn gateway_stops_cleanly_after_traffic() {
-    let worker_name = unique("stop");
-    let method = format!("{worker_name}.echo");
-    let _worker = spawn_worker(
-        intercomm_core::Worker::new(&worker_name)
-            .method(method.clone(), intercomm_workers::echo::echo),
-    )
-    .await;
-    let dir = std::env::temp_dir().join(unique("stop_schemas"));
-    std::fs::create_dir_all(&dir).expect("dir");
-    crate::gateway::write_definition(&dir, &method, &worker_name);
-    let secret = format!("secret-{}", unique("s"));
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-        listener.local_addr().expect("addr").port()
-    };
-    let listen = format!("127.0.0.1:{port}");
-    let dir_text = dir.display().to_string();
-    let (mut gateway, mut log) = intercomm(
-        &["gateway", "--listen", &listen, "--schemas", &dir_text],
-        &[("INTERCOMM_JWT_SECRET", &secret), ("RUST_LOG", "info")],
-    );
-    let mut lines = wait_for_line(&mut log, "gateway listening", "the gateway to listen").await;
-    let token = intercomm_gateway::auth::mint_hs256(
-        &intercomm_gateway::auth::Secret::new(secret.clone()),
-        "alice",
-        Duration::from_secs(60),
-        None,
-        None,
-    )
-    .expect("token");
+    let EchoGateway {
+        method,
+        listen,
+        token,
+        child: mut gateway,
+        mut log,
+        mut lines,
+        dir,
+        worker: _worker,
+        ..
+    } = EchoGateway::start("stop", "info").await;
     let http = reqwest::Client::new();
     for i in 0..20 {
         let answer = http
