@@ -136,30 +136,6 @@ pub async fn measure(args: &BenchRpcArgs, suffix: &str) -> anyhow::Result<BenchR
         Some(http::HttpSide::start(&method, &worker_name).await?)
     };
     let http_params = hyper::body::Bytes::copy_from_slice(params.get().as_bytes());
-    let http_accept = || async {
-        match &http_side {
-            Some(side) => side.submit_accepted(&http_params).await,
-            None => Ok(()),
-        }
-    };
-    let http_recorded = || async {
-        match &http_side {
-            Some(side) => side.wait_recorded().await,
-            None => Ok(()),
-        }
-    };
-    let http_submit = || async {
-        match &http_side {
-            Some(side) => side.submit_and_wait(&http_params).await,
-            None => Ok(()),
-        }
-    };
-    let http_rpc = || async {
-        match &http_side {
-            Some(side) => side.rpc().await,
-            None => Ok(()),
-        }
-    };
     let options = CallOptions::timeout(Duration::from_secs(10));
     let intercomm_call = || client.call_raw(&method, Some(&params), &options);
     let raw_call = || raw.call(params.get().as_bytes());
@@ -229,15 +205,19 @@ pub async fn measure(args: &BenchRpcArgs, suffix: &str) -> anyhow::Result<BenchR
                 sample.jobs_per_sec
             );
             intercomm_samples.push(sample);
-            if http_side.is_some() && args.only.is_none_or(|only| only == BenchSide::Http) {
+            let measure_http = args.only.is_none_or(|only| only == BenchSide::Http);
+            if let Some(side) = http_side.as_ref().filter(|_| measure_http) {
                 // HTTP costs more per job: a third of the jobs keeps each level about as long.
                 let http_jobs = (jobs / 3).max(100);
+                let http_accept = || side.submit_accepted(&http_params);
+                let http_submit = || side.submit_and_wait(&http_params);
+                let http_rpc = || side.rpc();
                 drive::drive_then(
                     inflight,
                     WARMUP_JOBS,
                     http_roles,
                     &http_accept,
-                    http_recorded(),
+                    side.wait_recorded(),
                 )
                 .await?;
                 let sample = drive::drive_then(
@@ -245,7 +225,7 @@ pub async fn measure(args: &BenchRpcArgs, suffix: &str) -> anyhow::Result<BenchR
                     http_jobs,
                     http_roles,
                     &http_accept,
-                    http_recorded(),
+                    side.wait_recorded(),
                 )
                 .await?;
                 eprintln!(
