@@ -1,6 +1,7 @@
 //! (c) The HTTP side: the same echo through the gateway — a real bearer token, schema
-//! validation, the job store — as `POST /v1/jobs/{method}` with `Prefer: wait` (accepted, then
-//! answered once the result is recorded) and as synchronous `POST /v1/rpc`. The gateway is
+//! validation, the job store — as `POST /v1/jobs/{method}` answered 202 (the run lasting until
+//! the store recorded every result), the same with `Prefer: wait` (answered once the result is
+//! recorded), and as synchronous `POST /v1/rpc`. The gateway is
 //! `intercomm gateway` in its own process; this process is only the HTTP load generator.
 
 use std::net::SocketAddr;
@@ -34,8 +35,10 @@ pub struct HttpSide {
     /// Host, bearer token and content type: what every request carries.
     headers: HeaderMap,
     rpc_body: Bytes,
-    /// Submits answered 202 so far: the job store must record as many results.
-    accepted: AtomicU64,
+    /// Jobs this side put in the job store so far (submits answered 202 or, with `Prefer:
+    /// wait`, 200): the store must record as many results. The gateway's completion counter
+    /// counts them all, so the count must too, or a later round would find it reached early.
+    stored: AtomicU64,
     gateway: RoleProcess,
     schemas: std::path::PathBuf,
 }
@@ -103,7 +106,7 @@ impl HttpSide {
             rpc_uri: Uri::from_static("/v1/rpc"),
             headers,
             rpc_body: Bytes::from(rpc_body),
-            accepted: AtomicU64::new(0),
+            stored: AtomicU64::new(0),
             gateway,
             schemas,
         })
@@ -122,6 +125,7 @@ impl HttpSide {
         if status != StatusCode::OK {
             bail!("submit answered {status}");
         }
+        self.stored.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -136,11 +140,11 @@ impl HttpSide {
         if status != StatusCode::ACCEPTED {
             bail!("submit answered {status}");
         }
-        self.accepted.fetch_add(1, Ordering::Relaxed);
+        self.stored.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Wait until the job store has recorded a result for every job accepted so far (read off
+    /// Wait until the job store has recorded a result for every job stored so far (read off
     /// the gateway's `/metrics`: there is no event to await over HTTP without adding work to
     /// every job, as a subscription to `/v1/events` would).
     ///
@@ -149,12 +153,12 @@ impl HttpSide {
     pub async fn wait_recorded(&self) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + RECORD_TIMEOUT;
         loop {
-            let accepted = self.accepted.load(Ordering::Relaxed);
+            let stored = self.stored.load(Ordering::Relaxed);
             let (completed, succeeded) = self.completed().await?;
-            if completed >= accepted {
+            if completed >= stored {
                 if succeeded < completed {
                     bail!(
-                        "{} of {completed} accepted jobs did not succeed",
+                        "{} of {completed} stored jobs did not succeed",
                         completed - succeeded
                     );
                 }
@@ -162,7 +166,7 @@ impl HttpSide {
             }
             if tokio::time::Instant::now() >= deadline {
                 bail!(
-                    "only {completed} of {accepted} accepted jobs were recorded within {RECORD_TIMEOUT:?}"
+                    "only {completed} of {stored} stored jobs were recorded within {RECORD_TIMEOUT:?}"
                 );
             }
             tokio::time::sleep(RECORD_POLL).await;
@@ -171,10 +175,7 @@ impl HttpSide {
 
     /// Jobs recorded as final, and of those succeeded, per the gateway's metrics.
     async fn completed(&self) -> anyhow::Result<(u64, u64)> {
-        let mut request = Request::new(Full::new(Bytes::new()));
-        *request.uri_mut() = Uri::from_static("/metrics");
-        *request.headers_mut() = self.headers.clone();
-        let (status, body) = self.http.send(request).await?;
+        let (status, body) = self.http.send(get("/metrics", &self.headers)).await?;
         if status != StatusCode::OK {
             bail!("/metrics answered {status}");
         }
@@ -244,10 +245,7 @@ fn free_port() -> anyhow::Result<u16> {
 async fn wait_until_ready(http: &HttpPool, headers: &HeaderMap) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     loop {
-        let mut request = Request::new(Full::new(Bytes::new()));
-        *request.uri_mut() = Uri::from_static("/readyz");
-        *request.headers_mut() = headers.clone();
-        if let Ok((StatusCode::OK, _)) = http.send(request).await {
+        if let Ok((StatusCode::OK, _)) = http.send(get("/readyz", headers)).await {
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
@@ -255,4 +253,12 @@ async fn wait_until_ready(http: &HttpPool, headers: &HeaderMap) -> anyhow::Resul
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A GET of `path` carrying `headers`.
+fn get(path: &'static str, headers: &HeaderMap) -> Request<Full<Bytes>> {
+    let mut request = Request::new(Full::new(Bytes::new()));
+    *request.uri_mut() = Uri::from_static(path);
+    *request.headers_mut() = headers.clone();
+    request
 }
