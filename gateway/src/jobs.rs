@@ -120,6 +120,28 @@ pub enum Completion {
     Expired,
 }
 
+/// What [`JobStore::complete`] reports of the completion it recorded: enough for the metrics,
+/// without building the whole [`Job`] again on every reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finished {
+    /// The job's method.
+    pub method: String,
+    /// Its final state.
+    pub status: JobStatus,
+    /// When it was accepted.
+    pub accepted: Instant,
+}
+
+impl From<&Job> for Finished {
+    fn from(job: &Job) -> Self {
+        Self {
+            method: job.method.clone(),
+            status: job.status,
+            accepted: job.accepted,
+        }
+    }
+}
+
 /// What [`JobStore::create`] did.
 #[derive(Debug)]
 pub enum Created {
@@ -142,13 +164,13 @@ pub trait JobStore: Send + Sync + 'static {
     async fn create(&self, job: Job) -> Result<Created, StoreError>;
     /// The job with this id.
     async fn get(&self, job_id: &str) -> Result<Option<Job>, StoreError>;
-    /// Move a job to its final state; `Some(job)` only for the first completion (the first reply
+    /// Move a job to its final state; `Some` only for the first completion (the first reply
     /// wins), `None` for later ones and for unknown jobs.
     async fn complete(
         &self,
         job_id: &str,
         completion: Completion,
-    ) -> Result<Option<Job>, StoreError>;
+    ) -> Result<Option<Finished>, StoreError>;
     /// Forget a job that was never accepted (its publish failed).
     async fn forget(&self, job_id: &str) -> Result<(), StoreError>;
     /// Jobs as they reach their final state.
@@ -189,26 +211,33 @@ pub trait JobStore: Send + Sync + 'static {
 /// Apply a completion to a job (shared by stores).
 pub fn finish(job: &mut Job, completion: Completion) {
     job.completed_at = format_rfc3339(SystemTime::now());
+    let (status, outcome) = final_state(completion);
+    job.status = status;
+    match outcome {
+        Ok(result) => job.result = Some(result),
+        Err(error) => job.error = Some(error),
+    }
+}
+
+/// The final state a completion puts a job in, and its result or error.
+fn final_state(completion: Completion) -> (JobStatus, Result<Box<RawValue>, RpcError>) {
     match completion {
-        Completion::Reply(Ok(result)) => {
-            job.status = JobStatus::Succeeded;
-            job.result = Some(result);
-        }
+        Completion::Reply(Ok(result)) => (JobStatus::Succeeded, Ok(result)),
         Completion::Reply(Err(error)) => {
-            job.status = if error.code == intercomm_core::ErrorCode::DeadlineExceeded.code() {
+            let status = if error.code == intercomm_core::ErrorCode::DeadlineExceeded.code() {
                 JobStatus::Expired
             } else {
                 JobStatus::Failed
             };
-            job.error = Some(error);
+            (status, Err(error))
         }
-        Completion::Expired => {
-            job.status = JobStatus::Expired;
-            job.error = Some(RpcError::new(
+        Completion::Expired => (
+            JobStatus::Expired,
+            Err(RpcError::new(
                 intercomm_core::ErrorCode::DeadlineExceeded,
                 "no reply before the job's deadline",
-            ));
-        }
+            )),
+        ),
     }
 }
 
@@ -410,34 +439,39 @@ impl JobStore for MemoryJobStore {
         &self,
         job_id: &str,
         completion: Completion,
-    ) -> Result<Option<Job>, StoreError> {
-        let finished = {
-            let mut book = self.book();
-            let Some(entry) = book.jobs.get_mut(job_id) else {
-                return Ok(None);
-            };
-            if entry.status.is_final() {
-                return Ok(None);
-            }
-            let mut job = entry.to_job();
-            finish(&mut job, completion);
-            entry.status = job.status;
-            entry.set_outcome(
-                job.completed_at.clone(),
-                job.result.clone(),
-                job.error.clone(),
-            );
-            book.queued -= 1;
-            for waiter in book.waiters.remove(job_id).unwrap_or_default() {
-                let _ = waiter.send(job.clone());
-            }
-            job
+    ) -> Result<Option<Finished>, StoreError> {
+        let mut book = self.book();
+        let Some(entry) = book.jobs.get_mut(job_id) else {
+            return Ok(None);
         };
-        // A copy of the job for the event streams only when one listens: most of the time none
-        // does, and the copy is a dozen allocations per completion.
-        if self.completions.receiver_count() > 0 {
-            let _ = self.completions.send(finished.clone());
+        if entry.status.is_final() {
+            return Ok(None);
         }
+        let (status, outcome) = final_state(completion);
+        entry.status = status;
+        entry.completed_at = format_rfc3339(SystemTime::now()).map(String::into_boxed_str);
+        entry.outcome = Some(Box::new(outcome));
+        let finished = Finished {
+            method: entry.method.to_string(),
+            status,
+            accepted: entry.accepted,
+        };
+        // The whole job is built only for those who read it: long-polls of this job and event
+        // streams. Most completions have neither, and the job is a dozen allocations.
+        let listening = self.completions.receiver_count() > 0;
+        let waiters = book.waiters.remove(job_id);
+        if listening || waiters.is_some() {
+            let job = book.jobs.get(job_id).map(|entry| entry.to_job());
+            if let Some(job) = job {
+                for waiter in waiters.unwrap_or_default() {
+                    let _ = waiter.send(job.clone());
+                }
+                if listening {
+                    let _ = self.completions.send(job);
+                }
+            }
+        }
+        book.queued -= 1;
         Ok(Some(finished))
     }
 

@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 
-use crate::jobs::{Completion, Created, Job, JobLinks, JobStatus, JobStore, StoreError, finish};
+use crate::jobs::{
+    Completion, Created, Finished, Job, JobLinks, JobStatus, JobStore, StoreError, finish,
+};
 
 /// Completions buffered for slow local listeners.
 const EVENT_BUFFER: usize = 4096;
@@ -244,7 +246,7 @@ impl JobStore for RedisJobStore {
         &self,
         job_id: &str,
         completion: Completion,
-    ) -> Result<Option<Job>, StoreError> {
+    ) -> Result<Option<Finished>, StoreError> {
         let Some(mut job) = self.read(job_id).await? else {
             return Ok(None);
         };
@@ -277,8 +279,9 @@ impl JobStore for RedisJobStore {
             .query_async(&mut connection)
             .await
             .map_err(store_error)?;
+        let finished = Finished::from(&job);
         // Listeners of this gateway hear it at once; the others through the channel.
-        let _ = self.completions.send(job.clone());
+        let _ = self.completions.send(job);
         let published: Result<i64, _> = redis::cmd("PUBLISH")
             .arg(format!("{}:completions", self.prefix))
             .arg(&text)
@@ -288,7 +291,7 @@ impl JobStore for RedisJobStore {
             tracing::warn!(%job_id, %error, "completion recorded but not announced to other gateways");
         }
         self.settled();
-        Ok(Some(job))
+        Ok(Some(finished))
     }
 
     async fn forget(&self, job_id: &str) -> Result<(), StoreError> {
