@@ -11,7 +11,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
 use crate::gateway::TestGateway;
-use crate::helpers::{amqp_url, delete_queues_blocking, spawn_worker, unique, within};
+use crate::helpers::{amqp_url, delete_queues_blocking, send_signal, spawn_worker, unique, within};
 
 /// The `echo` worker's queue has a fixed name: one process test at a time uses it.
 pub static ECHO_QUEUE: Mutex<()> = Mutex::const_new(());
@@ -294,12 +294,7 @@ async fn gateway_stops_cleanly_after_traffic() {
         assert_eq!(answer.status(), 200, "job {i} finished");
     }
     drop(http);
-    let pid = gateway.id().expect("the gateway runs").to_string();
-    let signalled = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(signalled.success());
+    send_signal(&gateway, "-TERM");
     let status = within(30, "the gateway to stop", gateway.wait())
         .await
         .expect("exit status");
@@ -317,4 +312,43 @@ async fn gateway_stops_cleanly_after_traffic() {
         "{lines:#?}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIGHUP (meant for gateways, which reload `schemas/` on it) neither ends a worker process nor
+/// stops it serving; SIGTERM still stops it cleanly.
+#[tokio::test]
+async fn worker_process_outlives_sighup() {
+    let _only_us = ECHO_QUEUE.lock().await;
+    let (mut worker, mut log) = intercomm(&["worker", "echo"], &[("RUST_LOG", "info")]);
+    wait_for_line(&mut log, "worker ready", "the worker process to start").await;
+    send_signal(&worker, "-HUP");
+    wait_for_line(&mut log, "SIGHUP ignored", "the worker to log the SIGHUP").await;
+    assert!(
+        worker.try_wait().expect("status").is_none(),
+        "the worker still runs after SIGHUP"
+    );
+    let client = crate::helpers::client().await;
+    let params = serde_json::value::to_raw_value(&json!({"after": "SIGHUP"})).expect("JSON");
+    let answer = within(
+        10,
+        "the worker to answer after SIGHUP",
+        client.call_raw(
+            "echo",
+            Some(&params),
+            &intercomm_core::CallOptions::default(),
+        ),
+    )
+    .await
+    .expect("echo answered");
+    assert_eq!(
+        serde_json::from_str::<Value>(answer.get()).expect("JSON"),
+        json!({"after": "SIGHUP"})
+    );
+    client.close().await;
+    send_signal(&worker, "-TERM");
+    let status = within(30, "the worker to stop after SIGTERM", worker.wait())
+        .await
+        .expect("exit status");
+    assert!(status.success(), "SIGTERM stops it cleanly: {status}");
+    delete_queues_blocking(vec![worker_queue("echo"), dead_letter_queue("echo")]);
 }

@@ -352,3 +352,13 @@ pub async fn seed_services(database: &std::path::Path) -> intercomm_workers::Ser
     .await
     .expect("database opens and migrates")
 }
+
+/// Send `signal` (`-HUP`, `-TERM`) to a running child process.
+pub fn send_signal(child: &tokio::process::Child, signal: &str) {
+    let pid = child.id().expect("the process runs").to_string();
+    let sent = std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill {signal} {pid} failed");
+}

@@ -20,7 +20,8 @@ use tokio::process::{Child, ChildStdout, Command};
 
 use crate::gateway::TestGateway;
 use crate::helpers::{
-    RawCaller, amqp_url, client, delete_queues_blocking, raw_channel, spawn_worker, unique, within,
+    RawCaller, amqp_url, client, delete_queues_blocking, raw_channel, send_signal, spawn_worker,
+    unique, within,
 };
 
 /// `examples/python/` of this repository.
@@ -142,12 +143,7 @@ impl PythonWorker {
 
     /// Send SIGTERM and wait (bounded) until the process exits.
     async fn terminate(&mut self) -> ExitStatus {
-        let pid = self.child.id().expect("the worker is still running");
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success(), "kill -TERM {pid} failed");
+        send_signal(&self.child, "-TERM");
         within(
             15,
             "the Python worker to stop after SIGTERM",

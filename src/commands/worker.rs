@@ -1,4 +1,5 @@
-//! `intercomm worker <name>`: run one worker process until Ctrl-C or SIGTERM.
+//! `intercomm worker <name>`: run one worker process until Ctrl-C or SIGTERM (SIGHUP is logged
+//! and ignored: a worker has nothing to reload).
 //!
 //! Workers that keep data (`messages`, `subscriptions`, `users`) open the database named by
 //! `DATABASE_URL` (default `sqlite://intercomm.db`, migrated at start; pool size
@@ -42,6 +43,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         settings.queue_type = queue_type.into();
     }
     let pid = std::process::id();
+    ignore_hangups(&name);
 
     let mut publisher = None;
     let worker = if intercomm_workers::needs_services(&name) {
@@ -106,6 +108,32 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         server.abort();
     }
     result
+}
+
+/// Log and ignore SIGHUP. Gateways reload `schemas/` on it, so it reaches workers too (a
+/// `pkill -HUP intercomm`, `docker compose kill -s SIGHUP`); by default it would end the process
+/// at once, without the graceful drain, and send its unacknowledged jobs round again.
+fn ignore_hangups(worker: &str) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hangups) => {
+                let worker = worker.to_owned();
+                tokio::spawn(async move {
+                    while hangups.recv().await.is_some() {
+                        tracing::info!(
+                            %worker,
+                            "SIGHUP ignored: a worker has nothing to reload (SIGTERM stops it)"
+                        );
+                    }
+                });
+            }
+            Err(error) => tracing::warn!(%error, "cannot listen for SIGHUP; it ends this worker"),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = worker;
 }
 
 /// Serve `GET /metrics` (Prometheus text) for this worker process on `address`.
