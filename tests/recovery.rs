@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use intercomm_core::{CallOptions, Context, RpcClient, RpcError, Worker, WorkerState};
+use intercomm_core::{CallOptions, Context, ReplyEvent, RpcClient, RpcError, Worker, WorkerState};
 use serde_json::json;
 
 use crate::helpers::{close_connection_from_broker, connector, spawn_worker, unique, within};
@@ -142,6 +142,89 @@ async fn client_recovers_and_waiting_call_gets_its_reply() {
         .await
         .expect("calls work after the reconnect");
     assert_eq!(again, json!({"n": 2}));
+    assert!(client.stats().connections.load(Ordering::Relaxed) >= 2);
+    client.close().await;
+}
+
+/// Closing a client's connection while replies pour in: replies the broker had already sent but
+/// the client had not handled are delivered again after the reconnect, so every submitted job is
+/// completed and none expires for want of a reply that was lost on the wire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_in_flight_at_a_connection_loss_are_not_lost() {
+    const JOBS: usize = 1500;
+    let name = unique("rec");
+    let method = format!("{name}.echo");
+    let _worker = spawn_worker(Worker::new(&name).method(
+        method.clone(),
+        |_: Context, params: serde_json::Value| async move { Ok::<_, RpcError>(params) },
+    ))
+    .await;
+    let (events, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    let client_connector = connector("client");
+    let client_name = client_connector.name().to_owned();
+    let client = RpcClient::builder(client_connector)
+        .default_timeout(Duration::from_secs(30))
+        .on_reply(move |event| {
+            // A busy reply handler: the broker's deliveries pile up in the client meanwhile,
+            // which is what the connection loss must not throw away.
+            std::thread::sleep(Duration::from_millis(2));
+            let _ = events.send(event);
+        })
+        .connect()
+        .await
+        .expect("connected");
+    let mut submitted = std::collections::HashSet::new();
+    for i in 0..JOBS {
+        let params = serde_json::value::to_raw_value(&json!({"i": i})).expect("JSON");
+        let id = client
+            .submit(&method, Some(&params), &CallOptions::default())
+            .await
+            .expect("submitted");
+        submitted.insert(id);
+    }
+    let mut completed = std::collections::HashSet::new();
+    while completed.len() < 50 {
+        match within(30, "the first replies", heard.recv()).await {
+            Some(ReplyEvent::Completed(reply)) => {
+                completed.insert(reply.correlation_id.clone());
+            }
+            other => panic!("unexpected event before the cut: {other:?}"),
+        }
+    }
+    close_connection_from_broker(&client_name).await;
+    // A publish on the dead connection is how the client learns of the loss while it still
+    // holds undelivered replies.
+    let probe = serde_json::value::to_raw_value(&json!({"probe": true})).expect("JSON");
+    within(10, "a publish to fail on the closed connection", async {
+        while client
+            .submit(&method, Some(&probe), &CallOptions::default())
+            .await
+            .is_ok()
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    while completed.len() < JOBS {
+        match within(45, "every submitted job's reply", heard.recv()).await {
+            Some(ReplyEvent::Completed(reply)) => {
+                completed.insert(reply.correlation_id.clone());
+            }
+            Some(ReplyEvent::Late(_)) => {}
+            Some(ReplyEvent::Expired { correlation_id }) => {
+                panic!("job {correlation_id} expired: its reply was lost")
+            }
+            None => panic!("the client stopped"),
+        }
+    }
+    assert_eq!(completed, submitted);
+    within(
+        10,
+        "the client to reconnect",
+        client.connection_state().wait_for(|connected| *connected),
+    )
+    .await
+    .expect("state");
     assert!(client.stats().connections.load(Ordering::Relaxed) >= 2);
     client.close().await;
 }

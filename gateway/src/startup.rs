@@ -185,7 +185,9 @@ async fn connect_client(
     }
     let handle = tokio::runtime::Handle::current();
     let builder = builder.on_reply(move |event| {
-        let (job_id, completion) = match event {
+        // The receipt is dropped (the reply acknowledged) only once the store has it, so a
+        // gateway that dies before then gets the reply again on a durable callback queue.
+        let (job_id, completion, receipt) = match event {
             ReplyEvent::Completed(reply) | ReplyEvent::Late(reply) => {
                 let completion = match parse_response(&reply.body) {
                     Ok(ResponseBody::Single(response)) => Completion::Reply(response.outcome),
@@ -194,9 +196,9 @@ async fn connect_client(
                         return;
                     }
                 };
-                (reply.correlation_id, completion)
+                (reply.correlation_id, completion, Some(reply.receipt))
             }
-            ReplyEvent::Expired { correlation_id } => (correlation_id, Completion::Expired),
+            ReplyEvent::Expired { correlation_id } => (correlation_id, Completion::Expired, None),
         };
         let store = Arc::clone(&store);
         let metrics = metrics.clone();
@@ -209,6 +211,7 @@ async fn connect_client(
                 Ok(None) => {}
                 Err(error) => tracing::error!(%job_id, %error, "could not record a job's completion"),
             }
+            drop(receipt);
         };
         run_now_or_spawn(&handle, record);
     });

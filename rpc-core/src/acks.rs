@@ -1,5 +1,6 @@
-//! Coalesced acknowledgements: a run of consecutive settled deliveries on a channel is
-//! acknowledged with one `basic.ack` (`multiple = true`) instead of one frame each.
+//! Coalesced acknowledgements: a run of consecutive settled deliveries on a channel (a worker's
+//! jobs, a client's replies) is acknowledged with one `basic.ack` (`multiple = true`) instead of
+//! one frame each.
 //!
 //! Why: the broker handles every `basic.ack` frame on its own, and at 64 jobs in flight it
 //! spends measurably less CPU per job when consecutive acks arrive as one (docs/BENCHMARKS.md).
@@ -102,7 +103,7 @@ impl<A> AckWindow<A> {
     }
 }
 
-/// Where a job task reports its settled delivery.
+/// Where a job task (or a [`Receipt`]) reports its settled delivery.
 #[derive(Clone)]
 pub(crate) struct AckSender(mpsc::UnboundedSender<(u64, Settled<Acker>)>);
 
@@ -120,6 +121,39 @@ impl AckSender {
     }
 }
 
+/// A reply's delivery, acknowledged when this is dropped: whoever holds it keeps the reply on
+/// the broker until what it carried is safe, and a connection lost before then has the broker
+/// deliver the reply again.
+pub struct Receipt {
+    delivery: Option<(u64, Acker, AckSender)>,
+}
+
+impl Receipt {
+    /// The receipt of delivery `tag`, acknowledged through `acks`.
+    pub(crate) fn new(tag: u64, acker: Acker, acks: AckSender) -> Self {
+        Self {
+            delivery: Some((tag, acker, acks)),
+        }
+    }
+}
+
+impl Drop for Receipt {
+    fn drop(&mut self) {
+        if let Some((tag, acker, acks)) = self.delivery.take() {
+            acks.ack(tag, acker);
+        }
+    }
+}
+
+impl std::fmt::Debug for Receipt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tag = self.delivery.as_ref().map(|(tag, _, _)| *tag);
+        f.debug_struct("Receipt")
+            .field("delivery_tag", &tag)
+            .finish()
+    }
+}
+
 /// The task that acknowledges one channel's deliveries.
 pub(crate) struct AckCoalescer {
     sender: AckSender,
@@ -127,8 +161,9 @@ pub(crate) struct AckCoalescer {
 }
 
 impl AckCoalescer {
-    /// Start acknowledging for a freshly opened channel; `worker` names it in warnings.
-    pub(crate) fn start(worker: String) -> Self {
+    /// Start acknowledging for a freshly opened channel; `owner` (a worker, a callback queue)
+    /// names it in warnings.
+    pub(crate) fn start(owner: String) -> Self {
         let (sender, mut settled) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
             let mut window = AckWindow::new();
@@ -141,10 +176,10 @@ impl AckCoalescer {
                 }
                 let AckPlan { multiple, singles } = window.plan();
                 for acker in singles {
-                    send_ack(&worker, &acker, false).await;
+                    send_ack(&owner, &acker, false).await;
                 }
                 if let Some(acker) = multiple {
-                    send_ack(&worker, &acker, true).await;
+                    send_ack(&owner, &acker, true).await;
                 }
             }
         });
@@ -154,7 +189,7 @@ impl AckCoalescer {
         }
     }
 
-    /// A sender for one job task.
+    /// A sender for one job task or receipt.
     pub(crate) fn sender(&self) -> AckSender {
         self.sender.clone()
     }
@@ -167,12 +202,12 @@ impl AckCoalescer {
     }
 }
 
-async fn send_ack(worker: &str, acker: &Acker, multiple: bool) {
+async fn send_ack(owner: &str, acker: &Acker, multiple: bool) {
     if let Err(error) = acker.ack(BasicAckOptions { multiple }).await {
         tracing::warn!(
-            worker,
+            owner,
             %error,
-            "could not acknowledge; the broker will redeliver the jobs"
+            "could not acknowledge; the broker will deliver the messages again"
         );
     }
 }

@@ -3,6 +3,9 @@
 //!
 //! One supervisor task owns the connection: it (re)connects with backoff, (re)declares the
 //! client-named callback queue, consumes replies, and expires submitted jobs at their deadline.
+//! Replies are acknowledged when their [`crate::Receipt`] is dropped (by the caller of `call`,
+//! or the reply handler once it has recorded the reply), coalesced, so none is lost with a
+//! connection.
 //! Callers share one confirm-mode channel; concurrent publishes pipeline on it.
 
 use std::future::Future;
@@ -12,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
+    BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
     QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
@@ -24,6 +27,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use crate::acks::{AckCoalescer, Receipt};
 use crate::config::DEFAULT_CALL_TIMEOUT;
 use crate::connection::{Backoff, Connector};
 use crate::envelope::JobEnvelope;
@@ -41,6 +45,12 @@ pub const DEFAULT_CALLBACK_EXPIRES: Duration = Duration::from_secs(60);
 pub const DEFAULT_DURABLE_CALLBACK_EXPIRES: Duration = Duration::from_secs(24 * 3600);
 /// How often submitted jobs are checked for their deadline.
 const EXPIRY_TICK: Duration = Duration::from_millis(50);
+/// Replies delivered to the client and not yet acknowledged (`basic.qos`): enough that acks
+/// coalesced per batch never stall the stream, few enough that a backlog (a gateway starting
+/// after an outage) arrives in bounded slices.
+const REPLY_PREFETCH: u16 = 512;
+/// How long a stopping client waits for the acknowledgements its replies still owe.
+const ACK_FLUSH: Duration = Duration::from_secs(2);
 
 /// What the reply handler of a client is told about jobs it `submit`ted.
 #[derive(Debug)]
@@ -517,6 +527,9 @@ impl Inner {
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
         let replies = connection.create_channel().await?;
+        replies
+            .basic_qos(REPLY_PREFETCH, BasicQosOptions::default())
+            .await?;
         let mut arguments = FieldTable::default();
         let expires_ms = i64::try_from(self.expires.as_millis())
             .unwrap_or(i64::MAX)
@@ -536,10 +549,9 @@ impl Inner {
             .basic_consume(
                 self.callback_queue.as_str().into(),
                 "".into(),
-                BasicConsumeOptions {
-                    no_ack: !self.durable,
-                    ..BasicConsumeOptions::default()
-                },
+                // Acknowledged, never `no_ack`: a reply the broker has sent when the connection
+                // drops must come again, not vanish with the socket.
+                BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
             .await?;
@@ -547,6 +559,7 @@ impl Inner {
             publish,
             replies,
             consumer,
+            acks: AckCoalescer::start(self.callback_queue.clone()),
         })
     }
 
@@ -582,6 +595,8 @@ struct Link {
     /// the background and races the connection's close (which lapin logs as an error).
     replies: Channel,
     consumer: Consumer,
+    /// Acknowledges the replies whose [`crate::Receipt`]s were dropped.
+    acks: AckCoalescer,
 }
 
 /// Own the connection: consume replies; on loss, reconnect with backoff and redeclare.
@@ -614,12 +629,19 @@ async fn supervise(
         inner.stats.connections.fetch_add(1, Ordering::Relaxed);
         backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         inner.set_channel(Some(Arc::new(link.publish.clone())));
-        let link_publish = link.publish.clone();
-        let link_replies = link.replies.clone();
+        let Link {
+            publish: link_publish,
+            replies: link_replies,
+            mut consumer,
+            acks,
+        } = link;
         tracing::debug!(queue = %inner.callback_queue, "rpc client connected");
-        let stopped = consume_replies(&inner, &stop, link).await;
+        let stopped = consume_replies(&inner, &stop, &mut consumer, &acks).await;
         inner.set_channel(None);
         if stopped {
+            // Replies whose receipts are still held (a store write under way) stay unacknowledged
+            // after this and come again to the next client on a durable queue.
+            let _ = tokio::time::timeout(ACK_FLUSH, acks.finish()).await;
             if !inner.durable {
                 let _ = link_publish_delete(&link_publish, &inner.callback_queue).await;
             }
@@ -644,9 +666,15 @@ async fn link_publish_delete(channel: &Channel, queue: &str) -> Result<()> {
     Ok(())
 }
 
-/// Deliver replies until the consumer ends (false) or the client stops (true).
-async fn consume_replies(inner: &Inner, stop: &CancellationToken, link: Link) -> bool {
-    let Link { mut consumer, .. } = link;
+/// Deliver replies until the consumer ends (false) or the client stops (true). Each reply
+/// carries its receipt; unacknowledged replies go back to the callback queue if the connection
+/// ends, so leaving with some still buffered loses none.
+async fn consume_replies(
+    inner: &Inner,
+    stop: &CancellationToken,
+    consumer: &mut Consumer,
+    acks: &AckCoalescer,
+) -> bool {
     loop {
         tokio::select! {
             () = stop.cancelled() => return true,
@@ -661,16 +689,13 @@ async fn consume_replies(inner: &Inner, stop: &CancellationToken, link: Link) ->
                     .correlation_id()
                     .as_ref()
                     .map(|id| id.as_str().to_owned());
-                let acker = inner.durable.then(|| delivery.acker.clone());
+                let receipt = Receipt::new(delivery.delivery_tag, delivery.acker, acks.sender());
                 match correlation_id {
-                    Some(correlation_id) => inner.deliver(Reply { correlation_id, body: delivery.data }),
+                    Some(correlation_id) => inner.deliver(Reply { correlation_id, body: delivery.data, receipt }),
                     None => {
                         inner.stats.late_replies.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!("reply without correlation_id dropped");
                     }
-                }
-                if let Some(acker) = acker {
-                    let _ = acker.ack(BasicAckOptions::default()).await;
                 }
             }
         }

@@ -9,7 +9,7 @@
 //! - [`config`]: settings with defaults and `INTERCOMM_*` overrides.
 //! - [`connection`]: named connections and reconnect backoff.
 //! - [`dlq`]: listing and replaying dead letters (for operators).
-//! - `acks` (private): a worker channel's acknowledgements, consecutive ones coalesced.
+//! - `acks` (private): a channel's acknowledgements, consecutive ones coalesced; [`Receipt`].
 //! - [`client`]: [`RpcClient`] — `call`, `submit`, `notify` with confirms and mandatory publishes.
 //! - `pending` (private): the client's book of outstanding correlation ids.
 //! - [`handler`]: [`Context`] and typed handlers.
@@ -38,6 +38,7 @@ pub mod telemetry;
 pub mod topology;
 pub mod worker;
 
+pub use acks::Receipt;
 pub use client::{CallOptions, ReplyEvent, RpcClient, RpcClientBuilder};
 pub use config::Settings;
 pub use connection::Connector;

@@ -7,13 +7,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::acks::Receipt;
+
 /// A reply as it arrived on the callback queue.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Reply {
     /// The correlation id it carried.
     pub correlation_id: String,
     /// The JSON-RPC response (or batch) body.
     pub body: Vec<u8>,
+    /// Acknowledges the reply's delivery when dropped: keep it until the reply is recorded.
+    pub receipt: Receipt,
 }
 
 /// Who was waiting for a reply.
