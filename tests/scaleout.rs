@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::process::Child;
 
 use crate::faults::{intercomm, wait_for_line};
-use crate::gateway::write_definition;
+use crate::gateway::{TestGateway, write_definition};
 use crate::helpers::{delete_queues_blocking, spawn_worker, unique, within};
 
 fn redis_url() -> String {
@@ -222,4 +222,128 @@ async fn restarted_gateway_collects_replies_that_arrived_while_it_was_down() {
     second.stop().await;
     delete_queues_blocking(vec![callback_queue(&instance)]);
     let _ = std::fs::remove_dir_all(&schemas);
+}
+
+/// A Redis user of a test's own, so that test can take its write permission away (ACL) without
+/// disturbing the other tests on the same Redis. Deleted on drop.
+struct RedisUser {
+    admin: redis::Client,
+    name: String,
+    url: String,
+}
+
+impl RedisUser {
+    fn create() -> Self {
+        let admin = redis::Client::open(redis_url()).expect("a Redis URL");
+        let name = unique("intercomm_test");
+        let password = unique("pw");
+        let user = Self {
+            url: redis_url().replacen("redis://", &format!("redis://{name}:{password}@"), 1),
+            admin,
+            name,
+        };
+        user.acl(&["on", &format!(">{password}"), "~*", "&*", "+@all"]);
+        user
+    }
+
+    /// `ACL SETUSER <name> <rules…>`.
+    fn acl(&self, rules: &[&str]) {
+        let mut connection = self.admin.get_connection().expect("Redis answers");
+        let () = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg(&self.name)
+            .arg(rules)
+            .query(&mut connection)
+            .expect("ACL SETUSER");
+    }
+}
+
+impl Drop for RedisUser {
+    fn drop(&mut self) {
+        if let Ok(mut connection) = self.admin.get_connection() {
+            let _: redis::RedisResult<i64> = redis::cmd("ACL")
+                .arg("DELUSER")
+                .arg(&self.name)
+                .query(&mut connection);
+        }
+    }
+}
+
+/// The job store refusing writes when a reply comes delays the result instead of losing it: the
+/// reply stays unacknowledged while the gateway retries, and the job ends `succeeded` once Redis
+/// takes writes again.
+#[tokio::test]
+async fn reply_waits_for_the_job_store_to_take_writes_again() {
+    let worker_name = unique("so");
+    let method = format!("{worker_name}.gated");
+    let (release, released) = tokio::sync::watch::channel(false);
+    let (started, mut running) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let _worker = spawn_worker(Worker::new(&worker_name).method(
+        method.clone(),
+        move |_: Context, params: Value| {
+            let mut released = released.clone();
+            let started = started.clone();
+            async move {
+                let _ = started.send(());
+                let _ = released.wait_for(|go| *go).await;
+                Ok::<_, RpcError>(params)
+            }
+        },
+    ))
+    .await;
+    let user = RedisUser::create();
+    let mut gateway = TestGateway::start_with(&[(&method, &worker_name)], |settings| {
+        settings.job_store = Some(user.url.clone());
+        settings.job_store_prefix = unique("test_store");
+    })
+    .await;
+    let response = gateway.submit(&method, "alice", json!({"n": 7})).await;
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.expect("JSON");
+    let job_id = accepted["job_id"].as_str().expect("id").to_owned();
+    within(10, "the worker to take the job", running.recv())
+        .await
+        .expect("handler channel open");
+
+    user.acl(&["-@write"]);
+    release.send_replace(true);
+    let metrics = format!("{}/metrics", gateway.url);
+    within(15, "the gateway to fail recording the reply", async {
+        loop {
+            let text = gateway
+                .http()
+                .get(&metrics)
+                .send()
+                .await
+                .expect("answer")
+                .text()
+                .await
+                .expect("text");
+            let errors = text
+                .lines()
+                .find_map(|line| line.strip_prefix("intercomm_job_store_completion_errors_total "))
+                .and_then(|value| value.trim().parse::<f64>().ok());
+            if errors.is_some_and(|errors| errors > 0.0) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let (status, job) = gateway.job(&job_id, "alice", 0).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        job["status"], "queued",
+        "not recorded while writes are refused: {job}"
+    );
+
+    user.acl(&["+@all"]);
+    let (status, job) = gateway.job(&job_id, "alice", 15).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        job["status"], "succeeded",
+        "recorded once writes came back: {job}"
+    );
+    assert_eq!(job["result"], json!({"n": 7}));
+    gateway.stop().await;
 }

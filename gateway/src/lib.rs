@@ -12,6 +12,7 @@
 //! - [`token_cache`]: tokens verified recently, re-checked only for expiry.
 //! - [`jobs`]: the job store trait and the bounded in-memory store.
 //! - [`redis_store`]: the job store several gateways share (`INTERCOMM_JOB_STORE=redis://…`).
+//! - [`replies`]: reply events recorded in the job store before they are acknowledged.
 //! - [`error`]: [`ApiError`] and its mapping to problem+json.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`openapi`]: the OpenAPI 3.1 document generated from `schemas/`.
@@ -28,6 +29,7 @@ pub mod openapi;
 pub mod push;
 pub mod ratelimit;
 pub mod redis_store;
+pub mod replies;
 pub mod routes;
 pub mod settings;
 pub mod startup;

@@ -41,6 +41,7 @@ struct Inner {
     latency: Family<MethodLabel, Histogram>,
     pending: Gauge<i64, AtomicI64>,
     http: Family<StatusLabel, Counter>,
+    store_errors: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -68,6 +69,7 @@ impl Metrics {
         );
         let pending = Gauge::<i64, AtomicI64>::default();
         let http = Family::<StatusLabel, Counter>::default();
+        let store_errors = Counter::default();
         registry.register(
             "jobs_accepted",
             "Jobs accepted (answered 202)",
@@ -98,6 +100,11 @@ impl Metrics {
             "HTTP requests answered, by status",
             http.clone(),
         );
+        registry.register(
+            "job_store_completion_errors",
+            "Attempts to record a job's completion that the job store failed (each retry counts)",
+            store_errors.clone(),
+        );
         Self(Arc::new(Inner {
             registry,
             accepted,
@@ -106,6 +113,7 @@ impl Metrics {
             latency,
             pending,
             http,
+            store_errors,
         }))
     }
 
@@ -138,6 +146,11 @@ impl Metrics {
     /// A submit found no worker bound.
     pub fn unroutable(&self, method: &str) {
         self.0.unroutable.get_or_create(&method_label(method)).inc();
+    }
+
+    /// The job store failed to record a completion.
+    pub fn store_error(&self) {
+        self.0.store_errors.inc();
     }
 
     /// Set the pending gauge.

@@ -7,8 +7,8 @@
 //! published on `<prefix>:completions` and every gateway's store relays them to its own
 //! listeners (long-polls, SSE, WebSockets).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -25,6 +25,18 @@ use crate::jobs::{
 
 /// Completions buffered for slow local listeners.
 const EVENT_BUFFER: usize = 4096;
+
+/// Claim a job's completion (`KEYS[1]`, `SET NX`) and, only if the claim is this one, write the
+/// final job (`KEYS[2]` = `ARGV[1]`); both expire after `ARGV[2]` ms. Returns 1 if claimed.
+static CLAIM_AND_WRITE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"if redis.call('SET', KEYS[1], 1, 'NX', 'PX', ARGV[2]) then
+            redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+            return 1
+        end
+        return 0",
+    )
+});
 
 /// A job as stored: everything, the owner and key included.
 #[derive(Serialize, Deserialize)]
@@ -254,31 +266,24 @@ impl JobStore for RedisJobStore {
             return Ok(None);
         }
         let mut connection = self.connection.clone();
-        // The first completion claims the job; every other gateway's reply for it loses here.
-        let claimed: Option<String> = redis::cmd("SET")
-            .arg(format!("{}:done:{job_id}", self.prefix))
-            .arg(1)
-            .arg("NX")
-            .arg("PX")
-            .arg(self.retention_ms())
-            .query_async(&mut connection)
-            .await
-            .map_err(store_error)?;
-        if claimed.is_none() {
-            return Ok(None);
-        }
         finish(&mut job, completion);
         let mut stored = Stored::from_job(&job);
         stored.origin = Some(self.origin.to_string());
         let text = serde_json::to_string(&stored).map_err(store_error)?;
-        let () = redis::cmd("SET")
-            .arg(self.job_key(job_id))
+        // The first completion claims the job; every other gateway's reply for it loses here.
+        // Claim and write are one script, so a failure between them cannot leave a job claimed
+        // but never written, which a retried completion would then skip.
+        let claimed: bool = CLAIM_AND_WRITE
+            .key(format!("{}:done:{job_id}", self.prefix))
+            .key(self.job_key(job_id))
             .arg(&text)
-            .arg("PX")
             .arg(self.retention_ms())
-            .query_async(&mut connection)
+            .invoke_async(&mut connection)
             .await
             .map_err(store_error)?;
+        if !claimed {
+            return Ok(None);
+        }
         let finished = Finished::from(&job);
         // Listeners of this gateway hear it at once; the others through the channel.
         let _ = self.completions.send(job);

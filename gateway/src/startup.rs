@@ -5,13 +5,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use intercomm_core::protocol::{ResponseBody, parse_response};
 use intercomm_core::schema::SchemaSet;
-use intercomm_core::{Connector, ReplyEvent, RpcClient};
+use intercomm_core::{Connector, RpcClient};
 use tokio::net::TcpListener;
 
 use crate::auth::Authenticator;
-use crate::jobs::{Completion, JobStore, MemoryJobStore};
+use crate::jobs::{JobStore, MemoryJobStore};
 use crate::metrics::Metrics;
 use crate::push::UserEventsConsumer;
 use crate::redis_store::RedisJobStore;
@@ -183,38 +182,7 @@ async fn connect_client(
     if settings.instance_id.is_some() {
         builder = builder.durable(true);
     }
-    let handle = tokio::runtime::Handle::current();
-    let builder = builder.on_reply(move |event| {
-        // The receipt is dropped (the reply acknowledged) only once the store has it, so a
-        // gateway that dies before then gets the reply again on a durable callback queue.
-        let (job_id, completion, receipt) = match event {
-            ReplyEvent::Completed(reply) | ReplyEvent::Late(reply) => {
-                let completion = match parse_response(&reply.body) {
-                    Ok(ResponseBody::Single(response)) => Completion::Reply(response.outcome),
-                    Ok(ResponseBody::Batch(_)) | Err(_) => {
-                        tracing::warn!(correlation_id = %reply.correlation_id, "unreadable reply dropped");
-                        return;
-                    }
-                };
-                (reply.correlation_id, completion, Some(reply.receipt))
-            }
-            ReplyEvent::Expired { correlation_id } => (correlation_id, Completion::Expired, None),
-        };
-        let store = Arc::clone(&store);
-        let metrics = metrics.clone();
-        let record = async move {
-            match store.complete(&job_id, completion).await {
-                Ok(Some(finished)) => {
-                    metrics.completed(&finished.method, finished.status, finished.accepted.elapsed().as_secs_f64());
-                    metrics.set_pending(store.queued());
-                }
-                Ok(None) => {}
-                Err(error) => tracing::error!(%job_id, %error, "could not record a job's completion"),
-            }
-            drop(receipt);
-        };
-        run_now_or_spawn(&handle, record);
-    });
+    let builder = builder.on_reply(crate::replies::recorder(store, metrics));
     let client = builder.connect().await.with_context(|| {
         format!(
             "connecting to RabbitMQ at {} (is it running? `rabbitmq-server -detached` starts a local one)",
@@ -222,23 +190,6 @@ async fn connect_client(
         )
     })?;
     Ok((client, connector.name().to_owned()))
-}
-
-/// Poll `task` once right here and spawn it only if it has to wait. Recording a reply in the
-/// memory store never waits, and a task spawned per reply was a scheduler hand-off (and, while
-/// another runtime thread is idle, a wake-up for it to steal the task) for a microsecond of work;
-/// a shared store that awaits the network goes on in its own task as before.
-fn run_now_or_spawn(
-    handle: &tokio::runtime::Handle,
-    task: impl Future<Output = ()> + Send + 'static,
-) {
-    let mut task = Box::pin(task);
-    // A future that returns `Pending` here registers the real waker again when the spawned
-    // task polls it, so nothing is lost by this first poll's waker being a no-op.
-    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    if task.as_mut().poll(&mut context).is_pending() {
-        handle.spawn(task);
-    }
 }
 
 /// Reload `schemas/` on every SIGHUP; a broken directory keeps the old routes.
@@ -262,42 +213,4 @@ async fn reload_on_sighup(state: AppState) {
     }
     #[cfg(not(unix))]
     std::future::pending::<()>().await;
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::Duration;
-
-    use super::run_now_or_spawn;
-
-    /// Work that needs no waiting is done before `run_now_or_spawn` returns.
-    #[tokio::test]
-    async fn ready_work_runs_at_once() {
-        let done = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&done);
-        run_now_or_spawn(&tokio::runtime::Handle::current(), async move {
-            flag.store(true, Ordering::SeqCst);
-        });
-        assert!(done.load(Ordering::SeqCst), "ran inline");
-    }
-
-    /// Work that has to wait goes on in a task and finishes once what it waits for comes.
-    #[tokio::test]
-    async fn waiting_work_finishes_in_a_task() {
-        let (release, released) = tokio::sync::oneshot::channel::<u32>();
-        let (report, reported) = tokio::sync::oneshot::channel::<u32>();
-        run_now_or_spawn(&tokio::runtime::Handle::current(), async move {
-            if let Ok(value) = released.await {
-                let _ = report.send(value + 1);
-            }
-        });
-        release.send(41).expect("the task still waits");
-        let value = tokio::time::timeout(Duration::from_secs(5), reported)
-            .await
-            .expect("the spawned task finished in time")
-            .expect("it reported");
-        assert_eq!(value, 42);
-    }
 }
