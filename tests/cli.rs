@@ -14,7 +14,8 @@ async fn intercomm(args: &[&str]) -> Output {
     intercomm_with(args, &[]).await
 }
 
-async fn intercomm_with(args: &[&str], envs: &[(&str, &str)]) -> Output {
+/// Run `intercomm <args>` against the test broker, `envs` set last (they may name another).
+pub(crate) async fn intercomm_with(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercomm"));
     command
         .args(args)

@@ -21,5 +21,6 @@ mod roundtrip;
 mod scaleout;
 mod seed;
 mod shutdown;
+mod tls;
 mod topology;
 mod worker_errors;
