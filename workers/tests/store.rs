@@ -4,7 +4,7 @@ use intercomm_workers::messages::{ListMessages, list_messages, send_message};
 use intercomm_workers::store::{Backend, Store, StoreOptions};
 use serde_json::json;
 
-use crate::helpers::{TestDb, as_user, each_backend, params};
+use crate::helpers::{TestDb, as_user, each_backend, params, postgres_server};
 
 /// Opening the same database again re-runs the migrations as a no-op: every migration is
 /// recorded once, and data written through the first handle is read through the second.
@@ -97,4 +97,47 @@ async fn unusable_urls_are_refused_clearly() {
     assert!(!message.contains("hunter2"), "{message}");
     let chain = intercomm_workers::store::error_chain(&error);
     assert!(chain.contains("refused"), "the log line says why: {chain}");
+}
+
+/// `sslmode=require` in a PostgreSQL URL: the store opens, migrates and serves over TLS, and the
+/// server sees the store's connections as encrypted (`pg_stat_ssl`).
+#[tokio::test]
+async fn postgres_urls_can_require_tls() {
+    use sqlx::Connection as _;
+
+    let db = TestDb::create(Backend::Postgres).await;
+    let database = db
+        .url
+        .rsplit('/')
+        .next()
+        .expect("a database name")
+        .to_owned();
+    let services = intercomm_workers::Services::connect(
+        &format!("{}?sslmode=require", db.url),
+        intercomm_workers::RecordingSink::new(),
+    )
+    .await
+    .expect("the store opens over TLS");
+    send_message(
+        services.clone(),
+        as_user("send_message", "ann"),
+        params(json!({"sender": "ann", "receiver": "bob", "body": "encrypted"})),
+    )
+    .await
+    .expect("handlers work over TLS");
+
+    let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", postgres_server()))
+        .await
+        .expect("PostgreSQL answers");
+    let encrypted: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+         WHERE datname = $1 AND ssl",
+    )
+    .bind(&database)
+    .fetch_one(&mut admin)
+    .await
+    .expect("pg_stat_ssl");
+    assert!(encrypted >= 1, "the store's connections are encrypted");
+    let _ = admin.close().await;
+    drop(services);
 }
