@@ -32,6 +32,17 @@ impl GatewayProcess {
         prefix: &str,
         instance: Option<&str>,
     ) -> Self {
+        Self::start_with(schemas, secret, prefix, instance, &[]).await
+    }
+
+    /// The same, with `extra` set last (it may name another job store).
+    async fn start_with(
+        schemas: &std::path::Path,
+        secret: &str,
+        prefix: &str,
+        instance: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let port = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
             listener.local_addr().expect("addr").port()
@@ -49,6 +60,7 @@ impl GatewayProcess {
         if let Some(instance) = instance {
             envs.push(("INTERCOMM_INSTANCE_ID", instance));
         }
+        envs.extend_from_slice(extra);
         let (child, mut log) = intercomm(
             &["gateway", "--listen", &listen, "--schemas", &schemas],
             &envs,
@@ -346,4 +358,95 @@ async fn reply_waits_for_the_job_store_to_take_writes_again() {
     );
     assert_eq!(job["result"], json!({"n": 7}));
     gateway.stop().await;
+}
+
+/// The port of the test Redis (`INTERCOMM_TEST_REDIS`, default 6379).
+fn redis_port() -> u16 {
+    let url = redis_url();
+    let authority = url.trim_start_matches("redis://");
+    let host_port = authority.split(['/', '?']).next().unwrap_or(authority);
+    host_port
+        .rsplit_once(':')
+        .and_then(|(_, port)| port.parse().ok())
+        .unwrap_or(6379)
+}
+
+/// A gateway process keeps its jobs in Redis over TLS (`rediss://`, its CA named by
+/// `SSL_CERT_FILE`): a job it accepted and completed through the TLS link is read by a second
+/// gateway on plain Redis. Without the CA, the gateway refuses to start, naming the certificate.
+#[tokio::test]
+async fn gateway_reaches_redis_over_tls() {
+    let worker_name = unique("so");
+    let method = format!("{worker_name}.echo");
+    let _worker = spawn_worker(
+        Worker::new(&worker_name).method(method.clone(), intercomm_workers::echo::echo),
+    )
+    .await;
+    let schemas = std::env::temp_dir().join(unique("so_schemas"));
+    std::fs::create_dir_all(&schemas).expect("dir");
+    write_definition(&schemas, &method, &worker_name);
+    let secret = format!("so-{}", unique("s"));
+    let prefix = unique("test_store");
+    let front = crate::tls::TlsFront::start(redis_port()).await;
+    let tls_url = format!("rediss://localhost:{}", front.port);
+    let ca_file = front.ca_file.display().to_string();
+
+    let over_tls = GatewayProcess::start_with(
+        &schemas,
+        &secret,
+        &prefix,
+        None,
+        &[
+            ("INTERCOMM_JOB_STORE", tls_url.as_str()),
+            ("SSL_CERT_FILE", ca_file.as_str()),
+        ],
+    )
+    .await;
+    let plain = GatewayProcess::start(&schemas, &secret, &prefix, None).await;
+    let alice = token(&secret, "alice");
+    let http = reqwest::Client::new();
+    let accepted: Value = http
+        .post(format!("{}/v1/jobs/{method}", over_tls.base))
+        .bearer_auth(&alice)
+        .json(&json!({"over": "rediss"}))
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("JSON");
+    let job_id = accepted["job_id"].as_str().expect("id").to_owned();
+    let (status, found) = job(&http, &over_tls.base, &alice, &job_id).await;
+    assert_eq!(status, 200);
+    assert_eq!(found["status"], "succeeded", "{found}");
+    let (status, found) = job(&http, &plain.base, &alice, &job_id).await;
+    assert_eq!(status, 200, "the plain-Redis gateway reads it");
+    assert_eq!(found["result"], json!({"over": "rediss"}));
+    over_tls.stop().await;
+    plain.stop().await;
+
+    let refused = crate::cli::intercomm_with(
+        &[
+            "gateway",
+            "--listen",
+            "127.0.0.1:0",
+            "--schemas",
+            &schemas.display().to_string(),
+        ],
+        &[
+            ("INTERCOMM_JWT_SECRET", secret.as_str()),
+            ("INTERCOMM_JOB_STORE", tls_url.as_str()),
+        ],
+    )
+    .await;
+    assert!(
+        !refused.status.success(),
+        "an unknown CA is refused: {refused:?}"
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr).to_lowercase();
+    assert!(
+        stderr.contains("certificate"),
+        "the error names the certificate: {stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&schemas);
 }

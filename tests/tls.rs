@@ -1,6 +1,7 @@
 //! AMQP over TLS (`amqps://`): intercomm's processes reach the broker through a TLS front that
 //! holds a certificate from a private CA made for the run. They trust that CA when `SSL_CERT_FILE`
-//! names it, and refuse the server, with an error saying why, when it does not.
+//! names it, and refuse the server, with an error saying why, when it does not. The same front
+//! puts TLS before Redis in `scaleout::gateway_reaches_redis_over_tls`.
 
 use std::sync::Arc;
 
@@ -15,16 +16,17 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs
 use crate::cli::intercomm_with;
 use crate::helpers::{spawn_worker, unique};
 
-/// A TLS listener on a free port that forwards each connection to the broker's plain port, as a
-/// TLS-terminating load balancer does; its CA certificate is in `ca_file`.
-struct TlsFront {
-    port: u16,
-    ca_file: std::path::PathBuf,
+/// A TLS listener on a free port for `localhost` that forwards each connection to a plain port
+/// on 127.0.0.1 (the broker's, Redis'), as a TLS-terminating load balancer does; its CA
+/// certificate is in `ca_file`.
+pub(crate) struct TlsFront {
+    pub(crate) port: u16,
+    pub(crate) ca_file: std::path::PathBuf,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl TlsFront {
-    async fn start() -> Self {
+    pub(crate) async fn start(upstream: u16) -> Self {
         let ca_key = KeyPair::generate().expect("CA key");
         let mut ca_params = CertificateParams::new(Vec::new()).expect("CA params");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -56,10 +58,10 @@ impl TlsFront {
                     let Ok(mut tls) = acceptor.accept(client).await else {
                         return;
                     };
-                    let Ok(mut broker) = TcpStream::connect(("127.0.0.1", 5672)).await else {
+                    let Ok(mut plain) = TcpStream::connect(("127.0.0.1", upstream)).await else {
                         return;
                     };
-                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut broker).await;
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
                 });
             }
         });
@@ -68,10 +70,6 @@ impl TlsFront {
             ca_file,
             task,
         }
-    }
-
-    fn url(&self) -> String {
-        format!("amqps://guest:guest@localhost:{}/%2f", self.port)
     }
 }
 
@@ -90,8 +88,8 @@ async fn amqps_is_verified_against_ssl_cert_file() {
     let method = format!("{name}.echo");
     let echo = |_: Context, params: serde_json::Value| async move { Ok::<_, RpcError>(params) };
     let _worker = spawn_worker(Worker::new(&name).method(method.clone(), echo)).await;
-    let front = TlsFront::start().await;
-    let url = front.url();
+    let front = TlsFront::start(5672).await;
+    let url = format!("amqps://guest:guest@localhost:{}/%2f", front.port);
     let ca_file = front.ca_file.display().to_string();
 
     let output = intercomm_with(
