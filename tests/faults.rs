@@ -11,7 +11,9 @@ use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
 use crate::gateway::TestGateway;
-use crate::helpers::{amqp_url, delete_queues_blocking, send_signal, spawn_worker, unique, within};
+use crate::helpers::{
+    amqp_url, delete_queues_blocking, send_signal, spawn_worker, submit_job, unique, within,
+};
 
 /// The `echo` worker's queue has a fixed name: one process test at a time uses it.
 pub static ECHO_QUEUE: Mutex<()> = Mutex::const_new(());
@@ -215,17 +217,7 @@ async fn gateway_logs_hold_no_token_or_secret() {
     } = EchoGateway::start("logs", "debug,lapin=off,hyper=off").await;
     let http = reqwest::Client::new();
     let base = format!("http://{listen}");
-    let accepted: Value = http
-        .post(format!("{base}/v1/jobs/{method}"))
-        .bearer_auth(&token)
-        .json(&json!({"x": 1}))
-        .send()
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("JSON");
-    let job_id = accepted["job_id"].as_str().expect("id");
+    let job_id = &submit_job(&http, &base, &token, &method, json!({"x": 1})).await;
     let job: Value = http
         .get(format!("{base}/v1/jobs/{job_id}?wait=5"))
         .bearer_auth(&token)

@@ -362,3 +362,24 @@ pub fn send_signal(child: &tokio::process::Child, signal: &str) {
         .expect("kill runs");
     assert!(sent.success(), "kill {signal} {pid} failed");
 }
+
+/// Submit `params` to `method` through the gateway at `base` (expecting 202); the job's id.
+pub async fn submit_job(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    method: &str,
+    params: serde_json::Value,
+) -> String {
+    let accepted: serde_json::Value = http
+        .post(format!("{base}/v1/jobs/{method}"))
+        .bearer_auth(token)
+        .json(&params)
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("JSON");
+    accepted["job_id"].as_str().expect("a job id").to_owned()
+}

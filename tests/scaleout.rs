@@ -13,7 +13,9 @@ use tokio::process::Child;
 
 use crate::faults::{intercomm, wait_for_line};
 use crate::gateway::{TestGateway, write_definition};
-use crate::helpers::{delete_queues_blocking, spawn_worker, unique, within};
+use crate::helpers::{
+    TestWorker, delete_queues_blocking, spawn_worker, submit_job, unique, within,
+};
 
 fn redis_url() -> String {
     std::env::var("INTERCOMM_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
@@ -107,21 +109,48 @@ async fn job(http: &reqwest::Client, base: &str, token: &str, job_id: &str) -> (
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// What the gateway-process tests with an echo worker share: the worker (of a unique name), a
+/// schemas directory that defines its method, a token secret and a store prefix of their own.
+struct EchoSetup {
+    _worker: TestWorker,
+    method: String,
+    schemas: std::path::PathBuf,
+    secret: String,
+    prefix: String,
+}
+
+impl EchoSetup {
+    async fn start() -> Self {
+        let worker_name = unique("so");
+        let method = format!("{worker_name}.echo");
+        let worker = spawn_worker(
+            Worker::new(&worker_name).method(method.clone(), intercomm_workers::echo::echo),
+        )
+        .await;
+        let schemas = std::env::temp_dir().join(unique("so_schemas"));
+        std::fs::create_dir_all(&schemas).expect("dir");
+        write_definition(&schemas, &method, &worker_name);
+        Self {
+            _worker: worker,
+            method,
+            schemas,
+            secret: format!("so-{}", unique("s")),
+            prefix: unique("test_store"),
+        }
+    }
+}
+
 /// A job submitted through gateway process A is readable, long-pollable and pushed through
 /// gateway process B; an idempotent resubmit through B returns A's job.
 #[tokio::test]
 async fn two_gateway_processes_share_jobs_through_redis() {
-    let worker_name = unique("so");
-    let method = format!("{worker_name}.echo");
-    let _worker = spawn_worker(
-        Worker::new(&worker_name).method(method.clone(), intercomm_workers::echo::echo),
-    )
-    .await;
-    let schemas = std::env::temp_dir().join(unique("so_schemas"));
-    std::fs::create_dir_all(&schemas).expect("dir");
-    write_definition(&schemas, &method, &worker_name);
-    let secret = format!("so-{}", unique("s"));
-    let prefix = unique("test_store");
+    let EchoSetup {
+        _worker,
+        method,
+        schemas,
+        secret,
+        prefix,
+    } = EchoSetup::start().await;
     let a = GatewayProcess::start(&schemas, &secret, &prefix, None).await;
     let b = GatewayProcess::start(&schemas, &secret, &prefix, None).await;
     let alice = token(&secret, "alice");
@@ -203,17 +232,7 @@ async fn restarted_gateway_collects_replies_that_arrived_while_it_was_down() {
     let http = reqwest::Client::new();
 
     let first = GatewayProcess::start(&schemas, &secret, &prefix, Some(&instance)).await;
-    let accepted: Value = http
-        .post(format!("{}/v1/jobs/{method}", first.base))
-        .bearer_auth(&alice)
-        .json(&json!({}))
-        .send()
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("JSON");
-    let job_id = accepted["job_id"].as_str().expect("id").to_owned();
+    let job_id = submit_job(&http, &first.base, &alice, &method, json!({})).await;
     first.stop().await;
     within(
         10,
@@ -376,17 +395,13 @@ fn redis_port() -> u16 {
 /// gateway on plain Redis. Without the CA, the gateway refuses to start, naming the certificate.
 #[tokio::test]
 async fn gateway_reaches_redis_over_tls() {
-    let worker_name = unique("so");
-    let method = format!("{worker_name}.echo");
-    let _worker = spawn_worker(
-        Worker::new(&worker_name).method(method.clone(), intercomm_workers::echo::echo),
-    )
-    .await;
-    let schemas = std::env::temp_dir().join(unique("so_schemas"));
-    std::fs::create_dir_all(&schemas).expect("dir");
-    write_definition(&schemas, &method, &worker_name);
-    let secret = format!("so-{}", unique("s"));
-    let prefix = unique("test_store");
+    let EchoSetup {
+        _worker,
+        method,
+        schemas,
+        secret,
+        prefix,
+    } = EchoSetup::start().await;
     let front = crate::tls::TlsFront::start(redis_port()).await;
     let tls_url = format!("rediss://localhost:{}", front.port);
     let ca_file = front.ca_file.display().to_string();
@@ -405,17 +420,14 @@ async fn gateway_reaches_redis_over_tls() {
     let plain = GatewayProcess::start(&schemas, &secret, &prefix, None).await;
     let alice = token(&secret, "alice");
     let http = reqwest::Client::new();
-    let accepted: Value = http
-        .post(format!("{}/v1/jobs/{method}", over_tls.base))
-        .bearer_auth(&alice)
-        .json(&json!({"over": "rediss"}))
-        .send()
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("JSON");
-    let job_id = accepted["job_id"].as_str().expect("id").to_owned();
+    let job_id = submit_job(
+        &http,
+        &over_tls.base,
+        &alice,
+        &method,
+        json!({"over": "rediss"}),
+    )
+    .await;
     let (status, found) = job(&http, &over_tls.base, &alice, &job_id).await;
     assert_eq!(status, 200);
     assert_eq!(found["status"], "succeeded", "{found}");
