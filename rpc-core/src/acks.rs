@@ -11,6 +11,7 @@
 //! steps over it.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use lapin::Acker;
 use lapin::options::BasicAckOptions;
@@ -160,10 +161,15 @@ pub(crate) struct AckCoalescer {
     task: JoinHandle<()>,
 }
 
+/// No holding back (a worker's acks): its unacknowledged jobs fill its prefetch window, so its
+/// acks go out at every turn of the coalescer.
+pub(crate) const NO_LINGER: Duration = Duration::ZERO;
+
 impl AckCoalescer {
-    /// Start acknowledging for a freshly opened channel; `owner` (a worker, a callback queue)
+    /// Start acknowledging for a freshly opened channel, holding each batch of acks back for
+    /// `linger` so that more settlements join its frame; `owner` (a worker, a callback queue)
     /// names it in warnings.
-    pub(crate) fn start(owner: String) -> Self {
+    pub(crate) fn start(owner: String, linger: Duration) -> Self {
         let (sender, mut settled) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
             let mut window = AckWindow::new();
@@ -171,6 +177,13 @@ impl AckCoalescer {
             // `recv_many` takes everything reported since the last turn: under load, many jobs
             // finish between two turns of this task and their acks become one frame.
             while settled.recv_many(&mut batch, usize::MAX).await > 0 {
+                if !linger.is_zero() {
+                    // A sleep, not a wait on each settlement: one wake-up of this task per batch.
+                    tokio::time::sleep(linger).await;
+                    while let Ok(more) = settled.try_recv() {
+                        batch.push(more);
+                    }
+                }
                 for (tag, how) in batch.drain(..) {
                     window.settle(tag, how);
                 }

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::acks::{AckCoalescer, AckSender};
+use crate::acks::{AckCoalescer, AckSender, NO_LINGER};
 use crate::config::Settings;
 use crate::connection::{Backoff, Connector};
 use crate::envelope::{CONTENT_TYPE_JSON, DeliveredJob, reply_properties};
@@ -399,7 +399,7 @@ impl Runtime {
         let shared_channel = Arc::new(channel.clone());
         let give_back = CancellationToken::new();
         let _give_back_on_exit = give_back.clone().drop_guard();
-        let acks = AckCoalescer::start(self.spec.worker.clone());
+        let acks = AckCoalescer::start(self.spec.worker.clone(), NO_LINGER);
         loop {
             tokio::select! {
                 biased;
