@@ -151,6 +151,10 @@ pub struct WorkerArgs {
     /// List the workers this binary has and exit.
     #[arg(long)]
     pub list: bool,
+    /// The job definitions directory whose `params` schemas calls are checked against before
+    /// a handler runs (default `INTERCOMM_SCHEMAS` or `schemas`; skipped when it does not exist).
+    #[arg(long)]
+    pub schemas: Option<std::path::PathBuf>,
     /// Serve this process's Prometheus metrics at `http://ADDR/metrics` (default
     /// `INTERCOMM_METRICS_LISTEN`; off when neither is set).
     #[arg(long)]

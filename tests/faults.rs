@@ -344,3 +344,66 @@ async fn worker_process_outlives_sighup() {
     assert!(status.success(), "SIGTERM stops it cleanly: {status}");
     delete_queues_blocking(vec![worker_queue("echo"), dead_letter_queue("echo")]);
 }
+
+/// `intercomm worker echo --schemas DIR` checks params against DIR's `echo.json` before the
+/// handler runs: a call the definition refuses is answered -32602, a valid one is echoed.
+#[tokio::test]
+async fn worker_process_checks_params_against_its_schemas() {
+    let _only_us = ECHO_QUEUE.lock().await;
+    let dir = std::env::temp_dir().join(unique("worker_schemas"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let definition = json!({
+        "method": "echo",
+        "worker": "echo",
+        "summary": "echo, with a required field (test)",
+        "params": {"type": "object", "required": ["ping"]}
+    });
+    std::fs::write(dir.join("echo.json"), definition.to_string()).expect("write");
+    let schemas = dir.display().to_string();
+    let (mut worker, mut log) = intercomm(
+        &["worker", "echo", "--schemas", &schemas],
+        &[("RUST_LOG", "info")],
+    );
+    wait_for_line(
+        &mut log,
+        "params are checked",
+        "the worker to load its schemas",
+    )
+    .await;
+    wait_for_line(&mut log, "worker ready", "the worker process to start").await;
+    let client = crate::helpers::client().await;
+    let call = |params: Value| {
+        let client = client.clone();
+        async move {
+            let raw = serde_json::value::to_raw_value(&params).expect("JSON");
+            within(
+                10,
+                "the worker to answer",
+                client.call_raw("echo", Some(&raw), &intercomm_core::CallOptions::default()),
+            )
+            .await
+        }
+    };
+    let refused = call(json!({"pong": 1}))
+        .await
+        .expect_err("ping is required");
+    assert!(
+        matches!(&refused, intercomm_core::Error::Remote(e) if e.code == -32602),
+        "{refused}"
+    );
+    let answer = call(json!({"ping": 1}))
+        .await
+        .expect("valid params are echoed");
+    assert_eq!(
+        serde_json::from_str::<Value>(answer.get()).expect("JSON"),
+        json!({"ping": 1})
+    );
+    client.close().await;
+    send_signal(&worker, "-TERM");
+    let status = within(30, "the worker to stop", worker.wait())
+        .await
+        .expect("exit status");
+    assert!(status.success(), "{status}");
+    delete_queues_blocking(vec![worker_queue("echo"), dead_letter_queue("echo")]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -73,6 +73,97 @@ async fn invalid_params_say_where() {
     client.close().await;
 }
 
+/// With job definitions (`schemas/`, CONTRACT §4), params that break a method's `params` schema
+/// are answered -32602 with every violation's pointer, and its handler does not run, however
+/// lenient its own params type; methods without a definition are not checked.
+#[tokio::test]
+async fn params_are_checked_against_the_job_definition() {
+    let name = unique("we");
+    let checked = format!("{name}.greet");
+    let unchecked = format!("{name}.free");
+    let dir = std::env::temp_dir().join(unique("we_schemas"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let definition = json!({
+        "method": checked,
+        "worker": name,
+        "summary": "greets (test)",
+        "params": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {"type": "string"}, "times": {"type": "integer", "minimum": 1}},
+            "additionalProperties": false
+        }
+    });
+    std::fs::write(dir.join(format!("{checked}.json")), definition.to_string()).expect("write");
+    let definitions = intercomm_core::schema::SchemaSet::load_dir(&dir).expect("loads");
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = {
+        let runs = Arc::clone(&runs);
+        move |_: Context, params: serde_json::Value| {
+            runs.fetch_add(1, Ordering::SeqCst);
+            async move { Ok::<_, RpcError>(params) }
+        }
+    };
+    let (worker, methods) = Worker::new(&name)
+        .method(checked.clone(), counted.clone())
+        .method(unchecked.clone(), counted)
+        .definitions(&definitions);
+    assert_eq!(methods, vec![checked.clone()]);
+    let _worker = spawn_worker(worker).await;
+    let client = client().await;
+    let call = |method: String, params: Option<serde_json::Value>| {
+        let client = client.clone();
+        async move {
+            let raw = params.map(|p| serde_json::value::to_raw_value(&p).expect("raw"));
+            client
+                .call_raw(&method, raw.as_deref(), &CallOptions::default())
+                .await
+        }
+    };
+
+    let error = call(checked.clone(), Some(json!({"name": 5, "times": 0})))
+        .await
+        .expect_err("the schema refuses it");
+    let Error::Remote(remote) = error else {
+        panic!("expected a remote error, got {error}")
+    };
+    assert_eq!(remote.error_code(), ErrorCode::InvalidParams);
+    let data = remote.data.as_ref().expect("data");
+    assert_eq!(data["pointer"], "/name");
+    let pointers: Vec<&str> = data["errors"]
+        .as_array()
+        .expect("every violation")
+        .iter()
+        .filter_map(|e| e["pointer"].as_str())
+        .collect();
+    assert_eq!(pointers, vec!["/name", "/times"], "{data}");
+
+    let error = call(checked.clone(), None)
+        .await
+        .expect_err("name is required");
+    assert!(
+        matches!(&error, Error::Remote(e) if e.error_code() == ErrorCode::InvalidParams),
+        "absent params count as {{}}: {error}"
+    );
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        0,
+        "no handler ran for refused params"
+    );
+
+    let answer = call(checked, Some(json!({"name": "ada"})))
+        .await
+        .expect("valid");
+    assert_eq!(answer.get(), r#"{"name":"ada"}"#);
+    let answer = call(unchecked, Some(json!({"name": 5})))
+        .await
+        .expect("not checked");
+    assert_eq!(answer.get(), r#"{"name":5}"#);
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    client.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A handler's own error code reaches the caller; a panic is -32603 and the worker goes on.
 #[tokio::test]
 async fn handler_errors_and_panics_are_answered() {

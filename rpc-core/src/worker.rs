@@ -3,7 +3,9 @@
 //! A job is acknowledged only after its reply is confirmed by the broker, so a crash between the
 //! two means a redelivery, never a lost reply. Acks of consecutive settled jobs go out as one
 //! (`crate::acks`). Jobs that cannot be answered sensibly (not JSON, not a request, delivered too
-//! often, no callback queue) are dead-lettered after any reply that can be sent.
+//! often, no callback queue) are dead-lettered after any reply that can be sent. Params are checked
+//! against the methods' job definitions (`schemas/`) before a handler runs, when the worker was
+//! given them ([`Worker::definitions`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -41,6 +43,7 @@ use crate::metrics::{MethodMetrics, WorkerMetrics};
 use crate::protocol::{
     Call, ErrorCode, Id, Incoming, Outcome, RpcError, parse_incoming, write_response,
 };
+use crate::schema::{JobDefinition, SchemaSet};
 use crate::telemetry::TraceContext;
 use crate::topology::{
     QueueType, WorkerQueueSpec, declare_worker_queue, validate_method_name, validate_worker_name,
@@ -103,6 +106,7 @@ impl WorkerStats {
 pub struct Worker {
     name: String,
     handlers: HashMap<String, Arc<dyn Handler>>,
+    definitions: HashMap<String, Arc<JobDefinition>>,
     prefetch: u16,
     queue_type: QueueType,
     delivery_limit: u32,
@@ -131,6 +135,7 @@ impl Worker {
         Self {
             name: name.into(),
             handlers: HashMap::new(),
+            definitions: HashMap::new(),
             prefetch: settings.prefetch,
             queue_type: settings.queue_type,
             delivery_limit: settings.delivery_limit,
@@ -159,6 +164,27 @@ impl Worker {
     pub fn handler(mut self, method: impl Into<String>, handler: Arc<dyn Handler>) -> Self {
         self.handlers.insert(method.into(), handler);
         self
+    }
+
+    /// Check params against the job definitions of `schemas/` (CONTRACT §4) before a handler
+    /// runs: a call to a method `definitions` has, whose params break its `params` schema, is
+    /// answered -32602 with every violation's JSON Pointer, and its handler does not run. Methods
+    /// without a definition are checked by their handlers' types only. Call it after the
+    /// methods are added; it returns the methods that have a definition, sorted.
+    #[must_use]
+    pub fn definitions(mut self, definitions: &SchemaSet) -> (Self, Vec<String>) {
+        let mut checked: Vec<String> = self
+            .handlers
+            .keys()
+            .filter_map(|method| {
+                let definition = definitions.get(method)?;
+                self.definitions
+                    .insert(method.clone(), Arc::clone(definition));
+                Some(method.clone())
+            })
+            .collect();
+        checked.sort_unstable();
+        (self, checked)
     }
 
     /// Take prefetch, queue type, delivery limit and grace period from `settings`.
@@ -265,9 +291,11 @@ struct Shared {
     metrics: WorkerMetrics,
 }
 
-/// A served method: its handler and its metric series, looked up once per call.
+/// A served method: its handler, its job definition if params are checked against one, and its
+/// metric series, looked up once per call.
 struct Route {
     handler: Arc<dyn Handler>,
+    definition: Option<Arc<JobDefinition>>,
     metrics: MethodMetrics,
 }
 
@@ -294,7 +322,13 @@ impl From<Worker> for Runtime {
                     .into_iter()
                     .map(|(method, handler)| {
                         let metrics = worker.metrics.method(&method);
-                        (method, Route { handler, metrics })
+                        let definition = worker.definitions.get(&method).cloned();
+                        let route = Route {
+                            handler,
+                            definition,
+                            metrics,
+                        };
+                        (method, route)
                     })
                     .collect(),
                 queue_type: worker.queue_type,
@@ -773,13 +807,22 @@ async fn run_call<'a>(
                 delivery_count: job.delivery_count,
             };
             let started = std::time::Instant::now();
-            let outcome = run_handler(
-                route.handler.as_ref(),
-                context,
-                params.as_deref(),
-                job.deadline,
-            )
-            .await;
+            let checked = match &route.definition {
+                Some(definition) => check_params(definition, params.as_deref()),
+                None => Ok(()),
+            };
+            let outcome = match checked {
+                Ok(()) => {
+                    run_handler(
+                        route.handler.as_ref(),
+                        context,
+                        params.as_deref(),
+                        job.deadline,
+                    )
+                    .await
+                }
+                Err(error) => Err(error),
+            };
             route.metrics.handled(outcome.is_ok(), started.elapsed());
             outcome
         }
@@ -802,6 +845,30 @@ async fn run_call<'a>(
         }
     }
     id.map(|id| (id, outcome))
+}
+
+/// Check `params` (absent counts as `{}`) against the definition's `params` schema: -32602 with
+/// the first violation's pointer and message, and all of them under `errors`.
+fn check_params(definition: &JobDefinition, params: Option<&RawValue>) -> Result<(), RpcError> {
+    let value = match params {
+        Some(raw) => serde_json::from_str(raw.get())
+            .map_err(|error| RpcError::invalid_params("", error.to_string()))?,
+        None => serde_json::Value::Object(serde_json::Map::new()),
+    };
+    let Err(violations) = definition.validate(&value) else {
+        return Ok(());
+    };
+    let (pointer, message) = violations
+        .first()
+        .map(|first| (first.pointer.clone(), first.message.clone()))
+        .unwrap_or_default();
+    Err(
+        RpcError::from_code(ErrorCode::InvalidParams).with_data(serde_json::json!({
+            "pointer": pointer,
+            "message": message,
+            "errors": violations,
+        })),
+    )
 }
 
 /// Run a handler, turning panics into -32603 and an overrun deadline into -32000 (the handler's

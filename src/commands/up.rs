@@ -80,6 +80,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         let worker = intercomm_workers::build(name, &services)
             .with_context(|| format!("building worker {name}"))?
             .settings(&settings.core);
+        let worker = super::worker::check_params_against(worker, &settings.schemas_dir)?;
         workers.push(
             start_worker(
                 worker,

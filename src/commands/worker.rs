@@ -6,11 +6,13 @@
 //! `INTERCOMM_DB_MAX_CONNECTIONS`) and publish user events on their own broker connection,
 //! `intercomm-events-<name>-<pid>`. `echo` needs neither.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use intercomm_core::events::EventPublisher;
-use intercomm_core::{Connector, Settings};
+use intercomm_core::schema::SchemaSet;
+use intercomm_core::{Connector, Settings, Worker};
 use intercomm_workers::store::{StoreOptions, redacted_url};
 use intercomm_workers::{Services, database_url_from_env};
 
@@ -74,6 +76,11 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         intercomm_workers::build_without_services(&name)
     };
     let worker = worker.with_context(|| format!("the registry cannot build `{name}`"))?;
+    let schemas = args
+        .schemas
+        .or_else(|| std::env::var_os("INTERCOMM_SCHEMAS").map(Into::into))
+        .unwrap_or_else(|| "schemas".into());
+    let worker = check_params_against(worker, &schemas)?;
 
     let connector = Connector::new(
         settings.amqp_url.clone(),
@@ -108,6 +115,29 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         server.abort();
     }
     result
+}
+
+/// Have `worker` check params against the job definitions in `dir` (CONTRACT §4), when it
+/// exists; a directory that exists but does not load stops the process, naming the file.
+pub fn check_params_against(worker: Worker, dir: &Path) -> anyhow::Result<Worker> {
+    if !dir.is_dir() {
+        tracing::info!(
+            worker = worker.name(),
+            dir = %dir.display(),
+            "no job definitions directory: params are checked by the handlers' types only"
+        );
+        return Ok(worker);
+    }
+    let definitions = SchemaSet::load_dir(dir)
+        .with_context(|| format!("loading the job definitions in {}", dir.display()))?;
+    let (worker, checked) = worker.definitions(&definitions);
+    tracing::info!(
+        worker = worker.name(),
+        dir = %dir.display(),
+        methods = %checked.join(", "),
+        "params are checked against these methods' job definitions"
+    );
+    Ok(worker)
 }
 
 /// Log and ignore SIGHUP. Gateways reload `schemas/` on it, so it reaches workers too (a
