@@ -104,11 +104,11 @@ async fn params_are_checked_against_the_job_definition() {
             async move { Ok::<_, RpcError>(params) }
         }
     };
-    let (worker, methods) = Worker::new(&name)
+    let worker = Worker::new(&name)
         .method(checked.clone(), counted.clone())
         .method(unchecked.clone(), counted)
         .definitions(&definitions);
-    assert_eq!(methods, vec![checked.clone()]);
+    assert_eq!(worker.checked_methods(), vec![checked.as_str()]);
     let _worker = spawn_worker(worker).await;
     let client = client().await;
     let call = |method: String, params: Option<serde_json::Value>| {

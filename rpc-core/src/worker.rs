@@ -170,21 +170,24 @@ impl Worker {
     /// runs: a call to a method `definitions` has, whose params break its `params` schema, is
     /// answered -32602 with every violation's JSON Pointer, and its handler does not run. Methods
     /// without a definition are checked by their handlers' types only. Call it after the
-    /// methods are added; it returns the methods that have a definition, sorted.
+    /// methods are added ([`Worker::checked_methods`] lists the ones it covers).
     #[must_use]
-    pub fn definitions(mut self, definitions: &SchemaSet) -> (Self, Vec<String>) {
-        let mut checked: Vec<String> = self
-            .handlers
-            .keys()
-            .filter_map(|method| {
-                let definition = definitions.get(method)?;
+    pub fn definitions(mut self, definitions: &SchemaSet) -> Self {
+        for method in self.handlers.keys() {
+            if let Some(definition) = definitions.get(method) {
                 self.definitions
                     .insert(method.clone(), Arc::clone(definition));
-                Some(method.clone())
-            })
-            .collect();
-        checked.sort_unstable();
-        (self, checked)
+            }
+        }
+        self
+    }
+
+    /// The methods whose params are checked against a job definition, sorted.
+    #[must_use]
+    pub fn checked_methods(&self) -> Vec<&str> {
+        let mut methods: Vec<&str> = self.definitions.keys().map(String::as_str).collect();
+        methods.sort_unstable();
+        methods
     }
 
     /// Take prefetch, queue type, delivery limit and grace period from `settings`.

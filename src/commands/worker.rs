@@ -130,11 +130,11 @@ pub fn check_params_against(worker: Worker, dir: &Path) -> anyhow::Result<Worker
     }
     let definitions = SchemaSet::load_dir(dir)
         .with_context(|| format!("loading the job definitions in {}", dir.display()))?;
-    let (worker, checked) = worker.definitions(&definitions);
+    let worker = worker.definitions(&definitions);
     tracing::info!(
         worker = worker.name(),
         dir = %dir.display(),
-        methods = %checked.join(", "),
+        methods = %worker.checked_methods().join(", "),
         "params are checked against these methods' job definitions"
     );
     Ok(worker)
